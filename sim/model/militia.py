@@ -1,0 +1,275 @@
+"""Militia attack generation: a marked self-exciting point process simulated by thinning in SimPy.
+
+Intensity, in attacks per hour at time t (hours since the start)::
+
+    lambda(t) = C(t) * ( D(t) * S(t) * (mu + E(t)) + B(t) ) * H(t)
+
+* ``mu``: background rate (``background_rate_per_day`` / 24);
+* ``D(t)``: product of the exogenous driver multipliers whose date windows cover t;
+* ``E(t)``: self-excitation, ``sum_i alpha / tau_e * exp(-(t - t_i) / tau_e)`` over earlier attacks
+  (branching ratio alpha, decay tau_e);
+* ``B(t)``: counter-retaliation burst, ``sum_k b * sev_k / tau_b * exp(-(t - s_k) / tau_b)`` over US
+  strikes at times s_k with severity sev_k = ln(1 + targets destroyed + militia killed);
+* ``S(t)``: deterrence suppression, ``exp(-sum_k d * sev_k * exp(-(t - s_k) / tau_s))``;
+* ``C(t)``: remaining capacity in [floor, 1]; destroyed targets remove capacity, which regenerates
+  as ``1 - lost * exp(-(t - s) / tau_c)``;
+* ``H(t)``: 1, or the dormancy ``rate_multiplier`` during a halt.
+
+All three sums are kept as single decaying states, so each evaluation costs O(1). Between events
+E and B only decay while C and S stay at or below 1, so ``D * (mu + E) + B`` bounds the intensity
+until the next driver boundary or dormancy change; candidates are drawn at that bound and accepted
+with probability lambda / bound (Lewis-Shedler thinning). A strike interrupts the process, which
+redraws from the new state: exponential waits are memoryless, so this is exact.
+
+The halt: after a US strike that kills militia, if US personnel have been killed in the campaign
+(``requires_us_deaths``), the militia enter dormancy with probability
+``max_probability * (1 - exp(-killed / killed_scale_militia))`` for a log-normal number of days.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import simpy
+
+from sim.model import events as ev
+from sim.model.attacks import AttackTable
+from sim.model.events import ATTACK_RUNG, Rung
+from sim.rng import UniformBuffer
+
+if TYPE_CHECKING:
+    from sim.model.world import World
+
+_BLOCK = 64
+_INF = float("inf")
+
+
+def driver_steps(world_scenario) -> tuple[list[float], list[float]]:
+    """Piecewise-constant driver multiplier: (start hours of each step, multiplier on the step)."""
+    s = world_scenario
+    edges = {0.0}
+    windows = []
+    for d in s.drivers.values():
+        a = s.hours_since_start(d.start_date)
+        b = s.hours_since_start(d.end_date) + 24.0
+        windows.append((a, b, d.rate_multiplier))
+        edges.update(x for x in (a, b) if 0.0 < x < s.horizon_hours)
+    starts = sorted(edges)
+    values = []
+    for x in starts:
+        m = 1.0
+        for a, b, mult in windows:
+            if a <= x < b:
+                m *= mult
+        values.append(m)
+    return starts, values
+
+
+class Militia:
+    """The militia network: attack process, excitation, capacity and the halt."""
+
+    def __init__(self, world: World, table: AttackTable, steps: tuple[list[float], list[float]]):
+        self.world = world
+        self.env = world.env
+        p = world.scenario.militia
+        self.p = p
+        self.mu = p.background_rate_per_day / 24.0
+        self.alpha = p.branching_ratio
+        self.tau_e = p.excitation_decay_days * 24.0
+        self.burst = p.counter_retaliation_attacks_per_severity
+        self.tau_b = p.counter_retaliation_decay_days * 24.0
+        self.deter = p.deterrence_per_severity
+        self.tau_s = p.deterrence_decay_days * 24.0
+        self.tau_c = p.capacity_regeneration_days * 24.0
+        self.horizon = world.horizon
+        # decaying states: value at their reference time
+        self.E = self.tE = 0.0
+        self.B = self.tB = 0.0
+        self.A = self.tA = 0.0
+        self.lost = self.tL = 0.0
+        self.dormant_until = -1.0
+        self.halts = 0
+        # driver step function, read with a forward-moving pointer (time never goes back)
+        self._step_t = steps[0] + [_INF]
+        self._step_v = steps[1]
+        self._step = 0
+        # attack outcomes and candidate draws
+        self.table = table
+        self._block = None
+        self._k = _BLOCK
+        gen = world.streams["attack_times"]
+        self._exp_buf: list[float] = []
+        self._exp_i = 0
+        self._times_gen = gen
+        self._uniform = UniformBuffer(gen, 128)
+        self.process = self.env.process(self._generate())
+        for key, a in world.scenario.scripted_attacks.items():
+            self.env.process(self._scripted(key, a))
+
+    # -- intensity ---------------------------------------------------------------------------
+    def _driver(self, t: float) -> tuple[float, float]:
+        """Driver multiplier at t and the time it next changes."""
+        i = self._step
+        st = self._step_t
+        while st[i + 1] <= t:
+            i += 1
+        self._step = i
+        return self._step_v[i], st[i + 1]
+
+    def capacity(self, t: float) -> float:
+        """Remaining militia capacity at t, as a share of the initial capacity."""
+        if self.lost == 0.0:
+            return 1.0
+        return 1.0 - self.lost * math.exp((self.tL - t) / self.tau_c)
+
+    def intensity(self, t: float) -> float:
+        """Attack intensity at t, in attacks per hour (see the module docstring)."""
+        d, _ = self._driver(t)
+        inner = self.mu
+        if self.E:
+            inner += self.E * math.exp((self.tE - t) / self.tau_e)
+        if self.A:
+            inner *= math.exp(-self.A * math.exp((self.tA - t) / self.tau_s))
+        lam = d * inner
+        if self.B:
+            lam += self.B * math.exp((self.tB - t) / self.tau_b)
+        if self.lost:
+            lam *= 1.0 - self.lost * math.exp((self.tL - t) / self.tau_c)
+        if self.dormant_until > t:
+            lam *= self.p.dormancy.rate_multiplier
+        return lam
+
+    def _bound(self, t: float) -> tuple[float, float]:
+        """An upper bound of the intensity from t on, and the time until which it holds."""
+        d, until = self._driver(t)
+        bound = self.mu
+        if self.E:
+            bound += self.E * math.exp((self.tE - t) / self.tau_e)
+        bound *= d
+        if self.B:
+            bound += self.B * math.exp((self.tB - t) / self.tau_b)
+        if self.dormant_until > t:
+            bound *= self.p.dormancy.rate_multiplier
+            until = min(until, self.dormant_until)
+        return bound, min(until, self.horizon)
+
+    def _exponential(self) -> float:
+        i = self._exp_i
+        if i >= len(self._exp_buf):
+            self._exp_buf = self._times_gen.standard_exponential(128).tolist()
+            i = 0
+        self._exp_i = i + 1
+        return self._exp_buf[i]
+
+    # -- processes ---------------------------------------------------------------------------
+    def _generate(self):
+        env = self.env
+        while True:
+            try:
+                t = env.now
+                bound, until = self._bound(t)
+                if bound > 0.0:
+                    t_next = t + self._exponential() / bound
+                    if t_next < until:
+                        yield env.timeout(t_next - t)
+                        if self._uniform() * bound <= self.intensity(t_next):
+                            self._drawn_attack(t_next)
+                        continue
+                if until >= self.horizon:
+                    yield env.timeout(self.horizon - t + 1.0)  # nothing more can happen
+                else:
+                    yield env.timeout(until - t)
+            except simpy.Interrupt:
+                pass
+
+    def _drawn_attack(self, t: float) -> None:
+        k = self._k
+        if k >= _BLOCK:
+            self._block = self.table.draw(self.world.streams["attack_outcomes"], _BLOCK)
+            k = 0
+        self._k = k + 1
+        b = self._block
+        tab = self.table
+        base = b.base[k]
+        self.attack(t, base, tab.weapon_names[b.weapon[k]], b.salvo[k], b.intercepted[k],
+                    b.killed[k], b.injured[k], b.severity[k])
+
+    def _scripted(self, key: str, a):
+        s = self.world.scenario
+        yield self.env.timeout(s.hours_since_start(a.time))
+        from sim.model.attacks import severity_level
+
+        base = self.table.base_keys.index(a.base)
+        sev = severity_level(a.us_killed, a.us_injured, s.attacks.severity)
+        self.attack(self.env.now, base, a.weapon, a.salvo, a.intercepted, a.us_killed,
+                    a.us_injured, sev, detail=f"documented attack '{key}'")
+
+    def attack(self, t: float, base: int, weapon: str, salvo: int, intercepted: int,
+               killed: int, injured: int, severity: int, detail: str = "") -> None:
+        """Record an attack, excite the process and tell the US command."""
+        tab = self.table
+        country = tab.base_countries[base]
+        location = tab.base_names[base]
+        self.world.log.rows.append((
+            t, ev.ATTACK, ev.MILITIA, country, location, -1, "", int(ATTACK_RUNG[severity]),
+            severity, weapon, salvo, intercepted, killed, injured, 0, 0, 0, 0, 0, 0,
+            math.nan, 0.0, detail,
+        ))
+        if self.alpha:
+            e = self.E
+            if e:
+                e *= math.exp((self.tE - t) / self.tau_e)
+            self.E = e + self.alpha / self.tau_e
+            self.tE = t
+        self.world.us_killed += killed
+        self.world.command.on_attack(t, severity, country, location)
+
+    # -- reactions to US strikes ---------------------------------------------------------------
+    def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float) -> float:
+        """Apply a US strike's effects from time t on; return the capacity left."""
+        p = self.p
+        severity = math.log1p(destroyed + killed)
+        if capacity_loss > 0.0:
+            c = max(p.capacity_floor, self.capacity(t) - capacity_loss)
+            self.lost, self.tL = 1.0 - c, t
+        if severity > 0.0:
+            if self.burst:
+                self.B = (self.B * math.exp((self.tB - t) / self.tau_b)
+                          + self.burst * severity / self.tau_b)
+                self.tB = t
+            if self.deter:
+                self.A = self.A * math.exp((self.tA - t) / self.tau_s) + self.deter * severity
+                self.tA = t
+        self._maybe_halt(t, killed)
+        if self.process.is_alive:
+            self.process.interrupt("strike")
+        return self.capacity(t)
+
+    def _maybe_halt(self, t: float, killed: int) -> None:
+        dorm = self.p.dormancy
+        if killed <= 0 or self.dormant_until > t:
+            return
+        if dorm.requires_us_deaths and self.world.us_killed == 0:
+            return
+        chance = dorm.max_probability * (1.0 - math.exp(-killed / dorm.killed_scale_militia))
+        gen = self.world.streams["militia_response"]
+        if gen.random() >= chance:
+            return
+        days = math.exp(math.log(dorm.duration.median_days)
+                        + dorm.duration.log_sigma * gen.standard_normal())
+        self.dormant_until = t + days * 24.0
+        self.halts += 1
+        self.world.log.record(
+            t, ev.HALT, ev.MILITIA, rung=int(Rung.QUIET),
+            detail=f"militia halt attacks for {days:.0f} days "
+                   f"(chance {chance:.0%} after {killed} militia killed following US deaths)",
+        )
+        if self.dormant_until < self.horizon:
+            self.env.process(self._resume(self.dormant_until))
+
+    def _resume(self, when: float):
+        yield self.env.timeout(when - self.env.now)
+        if self.dormant_until <= self.env.now:
+            self.world.log.record(self.env.now, ev.RESUME, ev.MILITIA, rung=int(Rung.HARASSMENT),
+                                  detail="militia end their halt")

@@ -1,0 +1,26 @@
+"""The one entry to the model: run one replication, return its events and metrics.
+
+Runners, sweeps, calibration and reports call the model only through :func:`run_replication`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sim.metrics import replication_metrics
+from sim.model.world import World
+from sim.scenario.schema import Scenario
+
+
+class Replication(NamedTuple):
+    """One replication's output: event rows (fields in ``sim.model.events.COLUMNS``) and metrics."""
+
+    events: list[tuple]
+    metrics: dict
+
+
+def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
+    """Simulate replication ``rep`` of root seed ``seed``; the result depends on nothing else."""
+    world = World(scenario, seed, rep)
+    rows = world.run().rows
+    return Replication(rows, {"rep": rep, "seed": seed, **replication_metrics(rows, scenario)})

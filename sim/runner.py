@@ -1,0 +1,60 @@
+"""Many replications of one scenario, serially, into two pandas DataFrames."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import NamedTuple
+
+import pandas as pd
+
+from sim.metrics import METRIC_COLUMNS
+from sim.model.events import COLUMNS
+from sim.replication import run_replication
+from sim.scenario.schema import Scenario
+
+Progress = Callable[[int, int], None]
+
+_CATEGORIES = ("event", "actor", "country", "location", "asset", "weapon")
+
+
+class RunResult(NamedTuple):
+    """``summary``: one metrics row per replication; ``events``: one row per event."""
+
+    summary: pd.DataFrame
+    events: pd.DataFrame
+
+
+def run(scenario: Scenario, reps: int = 100, seed: int = 0, progress: Progress | None = None,
+        events: bool = True) -> RunResult:
+    """Run replications 0..reps-1 of root seed ``seed``.
+
+    ``progress(done, total)`` is called after each replication. With ``events=False`` the event
+    frame is empty (for large runs where only the summary matters).
+    """
+    if reps < 1:
+        raise ValueError("reps must be at least 1")
+    metrics = []
+    rows: list[tuple] = []
+    rep_index: list[int] = []
+    for rep in range(reps):
+        result = run_replication(scenario, seed, rep)
+        metrics.append(result.metrics)
+        if events:
+            rows.extend(result.events)
+            rep_index.extend([rep] * len(result.events))
+        if progress is not None:
+            progress(rep + 1, reps)
+    summary = pd.DataFrame(metrics, columns=list(METRIC_COLUMNS))
+    return RunResult(summary, events_frame(rows, rep_index, scenario))
+
+
+def events_frame(rows: list[tuple], rep_index: list[int], scenario: Scenario) -> pd.DataFrame:
+    """Event rows as a DataFrame with ``rep`` and a ``timestamp`` (local time) first."""
+    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
+    frame.insert(0, "rep", pd.Series(rep_index, dtype="int64"))
+    start = pd.Timestamp(dt.datetime.combine(scenario.meta.start_date, dt.time()))
+    frame.insert(1, "timestamp", start + pd.to_timedelta(frame["t_hours"].astype(float), unit="h"))
+    for name in _CATEGORIES:
+        frame[name] = frame[name].astype("category")
+    return frame

@@ -1,0 +1,381 @@
+"""The scenario schema: one pydantic model per section of a scenario file.
+
+Every key carries its unit in its name (``_hours``, ``_days``, ``_per_day``, ``_miles``, ``_m``).
+Unknown keys are rejected, probabilities must lie in [0, 1] and dates are ISO dates. Cross-references
+(a loadout naming a munition, a scripted attack naming a base) are checked in
+:func:`check_references`, which reports the exact key path of the fault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+WEAPON_TYPES = ("rocket", "drone", "ballistic_missile")
+COUNTRIES = ("Iraq", "Syria", "Jordan")
+SEVERITY_LEVELS = ("none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty")
+POLICIES = ("severity_triggered", "proportional", "deaths_only", "never")
+ASSETS = ("fighter", "bomber")
+
+Country = Literal["Iraq", "Syria", "Jordan"]
+WeaponType = Literal["rocket", "drone", "ballistic_missile"]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogNormalHours(Section):
+    """A positive duration drawn from a log-normal distribution, in hours."""
+
+    median_hours: Positive
+    log_sigma: NonNegative = Field(description="standard deviation of the log of the duration")
+
+
+class LogNormalDays(Section):
+    """A positive duration drawn from a log-normal distribution, in days."""
+
+    median_days: Positive
+    log_sigma: NonNegative
+
+
+class Meta(Section):
+    name: str
+    description: str = ""
+    start_date: dt.date = Field(description="first simulated day, 00:00 local time")
+    end_date: dt.date = Field(description="last simulated day, inclusive")
+    timezone: str = Field("UTC+3", description="label of the local time used in the event log")
+
+
+class Driver(Section):
+    """An exogenous multiplier on the militia's background attack rate over a date window."""
+
+    start_date: dt.date
+    end_date: dt.date = Field(description="last day of the window, inclusive")
+    rate_multiplier: NonNegative
+    source: str = ""
+
+
+class Dormancy(Section):
+    """The halt: a regime in which the militia stop attacking, entered after lethal US retaliation."""
+
+    requires_us_deaths: bool = Field(
+        description="only a strike after US deaths in the campaign can trigger the halt"
+    )
+    max_probability: Probability = Field(description="chance of halting after a very lethal strike")
+    killed_scale_militia: Positive = Field(
+        description="militia killed in one strike at which the halt chance reaches 63% of its max"
+    )
+    duration: LogNormalDays
+    rate_multiplier: Probability = Field(description="attack rate while dormant, as a share")
+
+
+class Militia(Section):
+    """Attack generation: a self-exciting point process with strike responses and a halt regime."""
+
+    background_rate_per_day: NonNegative
+    branching_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        description="expected attacks triggered by one attack (Hawkes branching ratio)"
+    )
+    excitation_decay_days: Positive
+    counter_retaliation_attacks_per_severity: NonNegative = Field(
+        description="expected extra attacks in the burst after a strike, per unit of strike severity"
+    )
+    counter_retaliation_decay_days: Positive
+    deterrence_per_severity: NonNegative = Field(
+        description="log-suppression of the attack rate added per unit of strike severity"
+    )
+    deterrence_decay_days: Positive
+    capacity_regeneration_days: Positive = Field(
+        description="time constant of the rebuilding of lost capacity"
+    )
+    capacity_floor: Probability = Field(description="capacity never falls below this share")
+    dormancy: Dormancy
+
+
+class WeaponProfile(Section):
+    """One militia weapon type."""
+
+    share: NonNegative = Field(description="relative frequency among attacks")
+    salvo_mean: Annotated[float, Field(ge=1.0)] = Field(description="mean projectiles per attack")
+    harm_probability_per_hit: Probability = Field(
+        description="chance that one projectile that is not intercepted harms US personnel"
+    )
+
+
+class Casualties(Section):
+    """US casualties in an attack that harms someone: heavy-tailed counts."""
+
+    injured_median: Positive = Field(description="median injured in a harmful attack")
+    injured_log_sigma: NonNegative
+    killed_probability: Probability = Field(description="chance that a harmful attack kills")
+    killed_mean: Annotated[float, Field(ge=1.0)] = Field(description="mean killed in a lethal attack")
+
+
+class SeverityThresholds(Section):
+    """How an attack's casualties map to its severity level."""
+
+    serious_injured: PositiveInt = Field(description="injured at or above this is serious")
+    mass_casualty_killed: PositiveInt
+    mass_casualty_injured: PositiveInt
+
+
+class Attacks(Section):
+    weapons: dict[WeaponType, WeaponProfile]
+    casualties: Casualties
+    severity: SeverityThresholds
+
+
+class Base(Section):
+    """A US base or outpost that can be attacked."""
+
+    name: str
+    country: Country
+    weight: NonNegative = Field(description="relative chance of being the target of an attack")
+    intercept_probability: dict[WeaponType, Probability]
+
+
+class ScriptedAttack(Section):
+    """A documented attack injected at a fixed time with a fixed outcome."""
+
+    time: dt.datetime = Field(description="local time of the attack")
+    base: str = Field(description="key of a base in [bases]")
+    weapon: WeaponType
+    salvo: PositiveInt
+    intercepted: NonNegativeInt = 0
+    us_killed: NonNegativeInt
+    us_injured: NonNegativeInt
+    source: str = ""
+
+
+class Package(Section):
+    """The US strike package ordered in answer to an attack of one severity level."""
+
+    asset: Literal["fighter", "bomber"]
+    facilities: NonNegativeInt
+    targets: NonNegativeInt
+    targeted_strike_probability: Probability = Field(
+        description="chance that an armed drone also hunts a militia commander"
+    )
+
+
+class DecisionLags(Section):
+    """Time from the triggering attack to the order to strike, per asset class."""
+
+    fighter: LogNormalHours
+    bomber: LogNormalHours
+    drone: LogNormalHours
+
+
+class Warning(Section):
+    """A public warning before a strike: militia disperse, targets stay where they are."""
+
+    enabled: bool
+    min_severity: Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"]
+    dispersal_fraction: Probability = Field(description="share of occupants who leave the targets")
+
+
+class Weather(Section):
+    """A strike waits for clear weather over the targets."""
+
+    clear_probability: Probability
+    recheck_hours: Positive
+
+
+class TargetedStrike(Section):
+    """An armed-drone strike on a militia commander."""
+
+    success_probability: Probability
+    escorts_killed_mean: NonNegative
+    munitions: PositiveInt
+    capacity_loss: Probability
+
+
+class Command(Section):
+    """The US retaliation decision."""
+
+    policy: Literal["severity_triggered", "proportional", "deaths_only", "never"]
+    min_severity: Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"] = (
+        Field(description="lowest severity answered under the severity_triggered policy")
+    )
+    decision_lag: DecisionLags
+    packages: dict[
+        Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"], Package
+    ]
+    warning: Warning
+    weather: Weather
+    targeted_strike: TargetedStrike
+
+
+class B1B(Section):
+    """The CONUS B-1B package: fleet, generation, legs, tankers, crews and turnaround."""
+
+    enabled: bool
+    home_base: str
+    fleet_at_home_base: NonNegativeInt
+    mission_capable_rate: Probability
+    aircraft_per_package: PositiveInt
+    availability_recheck_hours: Positive
+    generation: LogNormalHours
+    round_trip_miles: Positive
+    block_time_hours: Positive
+    refuellings_per_leg: NonNegativeInt
+    refuelling_hours: Positive
+    tanker_pool: PositiveInt
+    tanker_recovery_hours: NonNegative
+    crews_available: PositiveInt
+    crew_duty_limit_hours: Positive
+    crew_rest_hours: NonNegative
+    loadout: str = Field(description="key of weapons_per_aircraft and of [munitions]")
+    weapons_per_aircraft: dict[str, PositiveInt]
+    weapon_share: Probability = Field(
+        description="share of a bomber package's weapons that the bombers deliver, if loads allow"
+    )
+    time_over_target_hours: Positive
+    turnaround_hours: NonNegative
+    breakage_probability: Probability
+    repair: LogNormalHours
+
+
+class Theatre(Section):
+    """In-theatre strike aircraft flying short sorties."""
+
+    aircraft_available: PositiveInt
+    sortie_hours: Positive = Field(description="round trip of one sortie")
+    weapons_per_sortie: PositiveInt
+    munition: str = Field(description="key of [munitions]")
+
+
+class Munition(Section):
+    """Weaponeering figures of one precision-guided munition."""
+
+    cep_m: Positive
+    lethal_radius_m: Positive = Field(description="against a target with lethal_radius_factor 1")
+    reliability: Probability
+    arrival_probability: Probability
+
+
+class TargetType(Section):
+    share: NonNegative
+    lethal_radius_factor: Positive = Field(description="hardness: below 1 for hardened targets")
+    occupants_mean: NonNegative = Field(description="militia present at the target, mean")
+    civilian_probability: Probability
+    civilians_mean: NonNegative
+    capacity_loss: Probability = Field(description="share of militia capacity lost if destroyed")
+
+
+class Facility(Section):
+    name: str
+    country: Country
+    weight: NonNegative
+
+
+class Targets(Section):
+    damage_function: Literal["cookie_cutter", "carleton"]
+    desired_damage_expectancy: Annotated[float, Field(gt=0.0, lt=1.0)]
+    max_weapons_per_target: PositiveInt
+    reserve_fraction: NonNegative = Field(description="spare weapons loaded for re-attack, as a share")
+    reattack: bool
+    bda_detection_probability: Probability
+    lethality_destroyed: Probability = Field(description="chance an occupant of a destroyed target dies")
+    lethality_survived: Probability = Field(description="chance an occupant of a surviving target dies")
+    types: dict[str, TargetType]
+    facilities: dict[str, Facility]
+
+
+class Ladder(Section):
+    memory_days: Positive = Field(description="a rung stays current this long after its event")
+    major_strike_targets: PositiveInt = Field(description="a strike on this many targets is major")
+
+
+class Outcome(Section):
+    window_days: Positive = Field(description="final window in which the outcome is judged")
+    halted_max_attacks: NonNegativeInt
+    spiral_rate_ratio: Positive = Field(
+        description="spiral when the final window's attack rate is at least this times the mean"
+    )
+
+
+class Scenario(Section):
+    """A whole, validated scenario."""
+
+    meta: Meta
+    militia: Militia
+    drivers: dict[str, Driver] = {}
+    attacks: Attacks
+    bases: dict[str, Base]
+    scripted_attacks: dict[str, ScriptedAttack] = {}
+    command: Command
+    b1b: B1B
+    theatre: Theatre
+    munitions: dict[str, Munition]
+    targets: Targets
+    ladder: Ladder
+    outcome: Outcome
+
+    @property
+    def horizon_hours(self) -> float:
+        """Simulated time from 00:00 of start_date to 24:00 of end_date, in hours."""
+        return ((self.meta.end_date - self.meta.start_date).days + 1) * 24.0
+
+    def hours_since_start(self, when: dt.date | dt.datetime) -> float:
+        """Hours from 00:00 of start_date to ``when`` (a date means its 00:00)."""
+        if not isinstance(when, dt.datetime):
+            when = dt.datetime.combine(when, dt.time())
+        start = dt.datetime.combine(self.meta.start_date, dt.time())
+        return (when.replace(tzinfo=None) - start).total_seconds() / 3600.0
+
+
+def check_references(s: Scenario) -> tuple[str, str] | None:
+    """Return ``(key_path, reason)`` for the first broken cross-reference, or None."""
+    if s.meta.end_date < s.meta.start_date:
+        return "meta.end_date", f"{s.meta.end_date} is before meta.start_date {s.meta.start_date}"
+    for key, d in s.drivers.items():
+        if d.end_date < d.start_date:
+            return f"drivers.{key}.end_date", "is before its start_date"
+    if not any(w.share > 0 for w in s.attacks.weapons.values()):
+        return "attacks.weapons", "at least one weapon needs a share above 0"
+    if not any(b.weight > 0 for b in s.bases.values()):
+        return "bases", "at least one base needs a weight above 0"
+    for key, b in s.bases.items():
+        for w in s.attacks.weapons:
+            if w not in b.intercept_probability:
+                return f"bases.{key}.intercept_probability", f"missing weapon '{w}'"
+    for key, a in s.scripted_attacks.items():
+        if a.base not in s.bases:
+            return f"scripted_attacks.{key}.base", f"'{a.base}' is not a key of [bases]"
+        if a.intercepted > a.salvo:
+            return f"scripted_attacks.{key}.intercepted", "exceeds salvo"
+        if not 0 <= s.hours_since_start(a.time) < s.horizon_hours:
+            return f"scripted_attacks.{key}.time", "lies outside meta.start_date..meta.end_date"
+    for level in SEVERITY_LEVELS:
+        if level not in s.command.packages:
+            return "command.packages", f"missing package for severity '{level}'"
+    for level, p in s.command.packages.items():
+        if p.targets < p.facilities:
+            return f"command.packages.{level}.targets", "must be at least the number of facilities"
+        if p.targets > 0 and p.facilities == 0:
+            return f"command.packages.{level}.facilities", "a package with targets needs a facility"
+    if s.b1b.loadout not in s.b1b.weapons_per_aircraft:
+        return "b1b.loadout", f"'{s.b1b.loadout}' is not a key of b1b.weapons_per_aircraft"
+    if s.b1b.loadout not in s.munitions:
+        return "b1b.loadout", f"'{s.b1b.loadout}' is not a key of [munitions]"
+    if s.theatre.munition not in s.munitions:
+        return "theatre.munition", f"'{s.theatre.munition}' is not a key of [munitions]"
+    if 2 * s.b1b.refuellings_per_leg * s.b1b.refuelling_hours >= s.b1b.block_time_hours:
+        return "b1b.refuelling_hours", "refuellings take the whole block time"
+    if not any(t.share > 0 for t in s.targets.types.values()):
+        return "targets.types", "at least one target type needs a share above 0"
+    if not any(f.weight > 0 for f in s.targets.facilities.values()):
+        return "targets.facilities", "at least one facility needs a weight above 0"
+    return None

@@ -1,0 +1,70 @@
+"""Write a run's results: every file goes to a temporary name first, then is renamed into place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim import __version__
+from sim.runner import RunResult
+from sim.scenario import Scenario, resolved_toml, scenario_hash
+
+SUMMARY = "summary.parquet"
+EVENTS = "events.parquet"
+RESOLVED = "scenario.resolved.toml"
+MANIFEST = "manifest.json"
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def manifest(scenario: Scenario, source: str, seed: int, reps: int, wall_s: float,
+             argv: list[str] | None = None) -> dict:
+    return {
+        "escalation_sim_version": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "simpy": simpy.__version__,
+        "pandas": pd.__version__,
+        "scenario": scenario.meta.name,
+        "scenario_file": source,
+        "scenario_sha256": scenario_hash(scenario),
+        "seed": seed,
+        "reps": reps,
+        "wall_seconds": round(wall_s, 3),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": argv or [],
+    }
+
+
+def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict) -> list[Path]:
+    """Write summary, events, resolved scenario and manifest into ``out``; return the paths."""
+    out = Path(out)
+    paths = [out / SUMMARY, out / EVENTS, out / RESOLVED, out / MANIFEST]
+    atomic_write(paths[0], lambda p: result.summary.to_parquet(p, index=False))
+    atomic_write(paths[1], lambda p: result.events.to_parquet(p, index=False))
+    atomic_write(paths[2], lambda p: p.write_text(resolved_toml(scenario), encoding="utf-8"))
+    atomic_write(paths[3], lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
+                                                  encoding="utf-8"))
+    return paths
