@@ -23,6 +23,7 @@ Definitions (one row per replication):
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -50,84 +51,68 @@ _MKILLED, _CKILLED, _ASSET = COL["militia_killed"], COL["civilians_killed"], COL
 
 def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
     """Metrics of one replication from its event rows (see the module docstring)."""
+    attacks = [r for r in rows if r[_EVENT] == ev.ATTACK]
+    strikes = [r for r in rows if r[_EVENT] == ev.STRIKE]
     by_country = {"Iraq": 0, "Syria": 0, "Jordan": 0}
-    attack_times = []
-    killed = injured = sorties = struck = destroyed = munitions = mkilled = ckilled = 0
-    packages: set[tuple[int, str]] = set()
-    halt_day = math.nan
-    first_lethal = math.nan
-    lag = math.nan
-    days: list[int] = []
-    rungs: list[int] = []
-    for r in rows:
-        kind = r[_EVENT]
-        if r[_RUNG] > 0:
-            days.append(int(r[_T] // 24.0))
-            rungs.append(r[_RUNG])
-        if kind == ev.ATTACK:
-            attack_times.append(r[_T])
-            by_country[r[_COUNTRY]] += 1
-            killed += r[_KILLED]
-            injured += r[_INJURED]
-            if r[_KILLED] and first_lethal != first_lethal:
-                first_lethal = r[_T]
-        elif kind == ev.STRIKE:
-            packages.add((r[_PACKAGE], r[_ASSET] == "drone"))
-            struck += r[_TARGETS]
-            destroyed += r[_DESTROYED]
-            munitions += r[_MUNITIONS]
-            mkilled += r[_MKILLED]
-            ckilled += r[_CKILLED]
-            if lag != lag and r[_T] > first_lethal:
-                lag = r[_T] - first_lethal
-        elif kind == ev.TAKEOFF:
-            sorties += r[_AIRCRAFT]
-        elif kind == ev.HALT and halt_day != halt_day:
-            halt_day = r[_T] / 24.0
-    max_rung, rung_days = _ladder(days, rungs, scenario)
+    for r in attacks:
+        by_country[r[_COUNTRY]] += 1
+    lethal = [r[_T] for r in attacks if r[_KILLED]]
+    first_lethal = lethal[0] if lethal else math.inf
+    after = [r[_T] for r in strikes if r[_T] > first_lethal]
+    halts = [r[_T] for r in rows if r[_EVENT] == ev.HALT]
+    ladder = [(r[_T], r[_RUNG]) for r in rows if r[_RUNG] > 0]
+    max_rung, rung_days = _ladder(ladder, scenario)
     return {
-        "attacks": len(attack_times),
+        "attacks": len(attacks),
         "attacks_iraq": by_country["Iraq"],
         "attacks_syria": by_country["Syria"],
         "attacks_jordan": by_country["Jordan"],
-        "us_killed": killed,
-        "us_injured": injured,
-        "strikes": len(packages),
-        "sorties_b1b": sorties,
-        "targets_struck": struck,
-        "targets_destroyed": destroyed,
-        "munitions_expended": munitions,
-        "militia_killed": mkilled,
-        "civilians_killed": ckilled,
-        "halted": halt_day == halt_day,
-        "halt_day": halt_day,
-        "lag_lethal_to_strike_hours": lag,
+        "us_killed": sum(r[_KILLED] for r in attacks),
+        "us_injured": sum(r[_INJURED] for r in attacks),
+        "strikes": len({(r[_PACKAGE], r[_ASSET] == "drone") for r in strikes}),
+        "sorties_b1b": sum(r[_AIRCRAFT] for r in rows if r[_EVENT] == ev.TAKEOFF),
+        "targets_struck": sum(r[_TARGETS] for r in strikes),
+        "targets_destroyed": sum(r[_DESTROYED] for r in strikes),
+        "munitions_expended": sum(r[_MUNITIONS] for r in strikes),
+        "militia_killed": sum(r[_MKILLED] for r in strikes),
+        "civilians_killed": sum(r[_CKILLED] for r in strikes),
+        "halted": bool(halts),
+        "halt_day": halts[0] / 24.0 if halts else math.nan,
+        "lag_lethal_to_strike_hours": after[0] - first_lethal if after else math.nan,
         "max_rung": max_rung,
-        "outcome": _outcome(attack_times, max_rung, scenario),
+        "outcome": _outcome([r[_T] for r in attacks], max_rung, scenario),
         **dict(zip(RUNG_COLUMNS, rung_days, strict=True)),
     }
 
 
-def _ladder(days: list[int], rungs: list[int], s: Scenario) -> tuple[int, list[int]]:
+def _ladder(ladder: list[tuple[float, int]], s: Scenario) -> tuple[int, list[int]]:
     """Highest rung, and days spent at each rung (current rung = max over the trailing memory)."""
     n_days = int(round(s.horizon_hours / 24.0))
-    if not rungs:
+    if not ladder:
         return 0, [n_days] + [0] * (len(Rung) - 1)
-    daily = np.zeros(n_days, dtype=np.int64)
-    np.maximum.at(daily, np.minimum(days, n_days - 1), rungs)
-    current = daily.copy()
+    daily = [0] * n_days
+    last = n_days - 1
+    for t, r in ladder:
+        d = int(t // 24.0)
+        d = d if d < last else last
+        if r > daily[d]:
+            daily[d] = r
+    peak = np.array(daily)
+    current = peak.copy()
     for k in range(1, min(math.ceil(s.ladder.memory_days), n_days)):
-        np.maximum(current[k:], daily[:-k], out=current[k:])
-    return int(max(rungs)), np.bincount(current, minlength=len(Rung)).tolist()
+        np.maximum(current[k:], peak[:-k], out=current[k:])
+    return int(peak.max()), np.bincount(current, minlength=len(Rung)).tolist()
 
 
 def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:
     o = s.outcome
-    window_h = min(o.window_days * 24.0, s.horizon_hours)
-    final = sum(1 for t in attack_times if t >= s.horizon_hours - window_h)
+    horizon = s.horizon_hours
+    window_h = min(o.window_days * 24.0, horizon)
+    start = horizon - window_h
+    final = len(attack_times) - bisect.bisect_left(attack_times, start)
     if final <= o.halted_max_attacks:
         return "halted"
-    mean_rate = len(attack_times) / s.horizon_hours
+    mean_rate = len(attack_times) / horizon
     if max_rung >= Rung.LETHAL_ATTACK and final / window_h >= o.spiral_rate_ratio * mean_rate:
         return "spiral"
     return "contained"

@@ -7,7 +7,8 @@ under every policy (common random numbers), however the attack times differ.
 Model, per attack:
 
 * weapon ~ categorical(share); salvo = 1 + Poisson(salvo_mean - 1) projectiles;
-* base ~ categorical(weight); each projectile is intercepted with the base's probability for the weapon;
+* base ~ categorical(weight); each projectile is intercepted with the base's probability for the
+  weapon, the rest hit;
 * harm with probability 1 - (1 - harm_probability_per_hit) ** hits;
 * if harmed: injured = ceil(LogNormal(ln injured_median, injured_log_sigma)) (heavy tailed: most
   harmful attacks injure one or two, a rare one dozens), and with probability killed_probability
@@ -21,6 +22,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
+from scipy.stats import binom, poisson
 
 from sim.scenario.schema import Scenario, SeverityThresholds
 
@@ -40,37 +43,40 @@ def severity_level(killed: int, injured: int, thresholds: SeverityThresholds) ->
     return NONE
 
 
-def severity_levels(killed: np.ndarray, injured: np.ndarray, t: SeverityThresholds) -> np.ndarray:
-    """Vectorised :func:`severity_level`."""
-    return np.select(
-        [
-            (killed >= t.mass_casualty_killed) | (injured >= t.mass_casualty_injured),
-            killed > 0,
-            injured >= t.serious_injured,
-            injured > 0,
-        ],
-        [MASS, DEATHS, SERIOUS, MINOR],
-        default=NONE,
-    )
+_TAIL = 1e-12  # probability mass left out of the tabulated Poisson tails
+
+
+def _poisson_pmf(mean: float) -> np.ndarray:
+    """Poisson(mean) probabilities of 0..k, k large enough that the tail beyond is below _TAIL."""
+    k = max(1, int(mean + 12.0 * math.sqrt(mean) + 12.0))
+    pmf = poisson.pmf(np.arange(k + 1), mean)
+    return pmf / pmf.sum()
 
 
 @dataclass(frozen=True)
 class AttackTable:
-    """The scenario's attack parameters as arrays, ready for block draws."""
+    """The scenario's attack parameters as lookup tables, ready for block draws.
+
+    Salvo and hits are drawn jointly by inverse CDF: for each (base, weapon) pair, the outcomes
+    (salvo s, hits h) with probability Poisson(s - 1; salvo_mean - 1) x Binomial(h; s, 1 - p_intercept)
+    are laid end to end, pair j occupying the interval [j, j + 1) of a flat cumulative table, so one
+    ``searchsorted`` draws a whole block. Killed in a lethal attack is drawn the same way.
+    """
 
     weapon_names: tuple[str, ...]
     weapon_cum_share: np.ndarray
-    salvo_extra_mean: np.ndarray
-    harm_per_hit: np.ndarray
     base_keys: tuple[str, ...]
     base_names: tuple[str, ...]
     base_countries: tuple[str, ...]
     base_cum_weight: np.ndarray
-    intercept: np.ndarray  # bases x weapons
+    outcome_cdf: np.ndarray  # flat: pair index + cumulative probability within the pair
+    outcome_salvo: np.ndarray
+    outcome_hits: np.ndarray
+    outcome_harm: np.ndarray  # chance that the attack harms anyone, given its hits and weapon
+    killed_cdf: np.ndarray  # cumulative P(killed - 1 = k)
     injured_log_median: float
     injured_log_sigma: float
     killed_probability: float
-    killed_extra_mean: float
     thresholds: SeverityThresholds
 
     @classmethod
@@ -81,48 +87,73 @@ class AttackTable:
         bases = s.bases
         keys = tuple(bases)
         weight = np.array([bases[k].weight for k in keys], dtype=float)
+        cdf, salvo, hits, harm = [], [], [], []
+        for j, (k, w) in enumerate((k, w) for k in keys for w in names):
+            profile = weapons[w]
+            extra = _poisson_pmf(profile.salvo_mean - 1.0)
+            sal = np.repeat(np.arange(1, len(extra) + 1), np.arange(2, len(extra) + 2))
+            hit = np.concatenate([np.arange(n + 1) for n in range(1, len(extra) + 1)])
+            prob = extra[sal - 1] * binom.pmf(hit, sal, 1.0 - bases[k].intercept_probability[w])
+            prob /= prob.sum()
+            keep = prob > _TAIL
+            sal, hit, prob = sal[keep], hit[keep], prob[keep] / prob[keep].sum()
+            c = np.cumsum(prob)
+            c[-1] = 1.0
+            cdf.append(j + c)
+            salvo.append(sal)
+            hits.append(hit)
+            harm.append(1.0 - (1.0 - profile.harm_probability_per_hit) ** hit)
         cas = s.attacks.casualties
+        killed_cdf = np.cumsum(_poisson_pmf(cas.killed_mean - 1.0))
+        killed_cdf[-1] = 1.0
         return cls(
             weapon_names=names,
             weapon_cum_share=np.cumsum(share) / share.sum(),
-            salvo_extra_mean=np.array([weapons[w].salvo_mean - 1.0 for w in names]),
-            harm_per_hit=np.array([weapons[w].harm_probability_per_hit for w in names]),
             base_keys=keys,
             base_names=tuple(bases[k].name for k in keys),
             base_countries=tuple(bases[k].country for k in keys),
             base_cum_weight=np.cumsum(weight) / weight.sum(),
-            intercept=np.array(
-                [[bases[k].intercept_probability[w] for w in names] for k in keys], dtype=float
-            ),
+            outcome_cdf=np.concatenate(cdf),
+            outcome_salvo=np.concatenate(salvo),
+            outcome_hits=np.concatenate(hits),
+            outcome_harm=np.concatenate(harm),
+            killed_cdf=killed_cdf,
             injured_log_median=math.log(cas.injured_median),
             injured_log_sigma=cas.injured_log_sigma,
             killed_probability=cas.killed_probability,
-            killed_extra_mean=cas.killed_mean - 1.0,
             thresholds=s.attacks.severity,
         )
 
     def draw(self, gen: np.random.Generator, n: int) -> AttackBlock:
-        """Draw the outcomes of the next ``n`` attacks."""
-        u = gen.random((5, n))
-        weapon = np.minimum(np.searchsorted(self.weapon_cum_share, u[0], side="right"),
-                            len(self.weapon_names) - 1)
+        """Draw the outcomes of the next ``n`` attacks.
+
+        Takes 4 x n uniforms from ``gen`` (weapon, base, salvo and hits, harm), then 2 per harmed
+        attack (injured, killed): most attacks harm no one, so casualties are drawn for few.
+        """
+        u = gen.random((4, n))
+        nw = len(self.weapon_names)
+        weapon = np.minimum(np.searchsorted(self.weapon_cum_share, u[0], side="right"), nw - 1)
         base = np.minimum(np.searchsorted(self.base_cum_weight, u[1], side="right"),
                           len(self.base_keys) - 1)
-        salvo = 1 + gen.poisson(self.salvo_extra_mean[weapon])
-        hits = gen.binomial(salvo, 1.0 - self.intercept[base, weapon])
-        harmed = u[2] < 1.0 - (1.0 - self.harm_per_hit[weapon]) ** hits
-        injured_draw = np.ceil(
-            np.exp(self.injured_log_median + self.injured_log_sigma * gen.standard_normal(n))
-        ).astype(np.int64)
-        injured = np.where(harmed, np.maximum(injured_draw, 1), 0)
-        lethal = harmed & (u[3] < self.killed_probability)
-        killed = np.where(lethal, 1 + gen.poisson(self.killed_extra_mean, n), 0)
-        severity = severity_levels(killed, injured, self.thresholds)
-        return AttackBlock(
-            weapon.tolist(), base.tolist(), salvo.tolist(), (salvo - hits).tolist(),
-            killed.tolist(), injured.tolist(), severity.tolist(),
-        )
-
+        idx = np.searchsorted(self.outcome_cdf, base * nw + weapon + u[2], side="right")
+        idx = np.minimum(idx, len(self.outcome_cdf) - 1)
+        salvo = self.outcome_salvo[idx]
+        harmed = np.flatnonzero(u[3] < self.outcome_harm[idx]).tolist()
+        killed = [0] * n
+        injured = [0] * n
+        severity = [NONE] * n
+        if harmed:
+            c = gen.random((2, len(harmed)))
+            hurt = np.ceil(np.exp(self.injured_log_median + self.injured_log_sigma * ndtri(c[0])))
+            p_kill = self.killed_probability
+            dead = np.where(c[1] < p_kill, 1 + np.searchsorted(
+                self.killed_cdf, c[1] / p_kill if p_kill > 0 else c[1], side="right"), 0)
+            for i, h, k in zip(harmed, hurt.tolist(), dead.tolist(), strict=True):
+                injured[i] = max(int(h), 1)
+                killed[i] = k
+                severity[i] = severity_level(k, injured[i], self.thresholds)
+        return AttackBlock(weapon.tolist(), base.tolist(), salvo.tolist(),
+                           (salvo - self.outcome_hits[idx]).tolist(), killed, injured, severity)
 
 @dataclass(frozen=True, slots=True)
 class AttackBlock:

@@ -78,11 +78,10 @@ STRIKE = "strike"
 MILITIA = "militia"
 US = "us"
 
-_DEFAULTS = dict.fromkeys(COLUMNS, 0)
-_DEFAULTS.update(
-    country="", location="", asset="", weapon="", detail="", package=-1,
-    militia_capacity=float("nan"), wait_hours=0.0, t_hours=0.0,
-)
+_DEFAULT_ROW = [0] * len(COLUMNS)
+for _name, _value in dict(country="", location="", asset="", weapon="", detail="", package=-1,
+                          militia_capacity=float("nan"), wait_hours=0.0, t_hours=0.0).items():
+    _DEFAULT_ROW[COL[_name]] = _value
 
 
 class EventLog:
@@ -94,16 +93,14 @@ class EventLog:
         self.rows: list[tuple] = []
 
     def record(self, t_hours: float, event: str, actor: str, **fields) -> None:
-        """Record one event; unknown field names are an error (they would be lost silently)."""
-        row = dict(_DEFAULTS)
-        row["t_hours"] = t_hours
-        row["event"] = event
-        row["actor"] = actor
+        """Record one event; an unknown field name is an error (it would be lost silently)."""
+        row = _DEFAULT_ROW.copy()
+        row[0] = t_hours
+        row[1] = event
+        row[2] = actor
         for key, value in fields.items():
-            if key not in row:
-                raise KeyError(f"unknown event field {key!r}")
-            row[key] = value
-        self.rows.append(tuple(row[c] for c in COLUMNS))
+            row[COL[key]] = value
+        self.rows.append(tuple(row))
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.model import events as ev
-from sim.model.attacks import AttackTable
+from sim.model.attacks import AttackTable, severity_level
 from sim.model.events import ATTACK_RUNG, Rung
 from sim.rng import UniformBuffer
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
-_BLOCK = 64
+_BLOCK = 256
 _INF = float("inf")
 
 
@@ -140,20 +140,6 @@ class Militia:
             lam *= self.p.dormancy.rate_multiplier
         return lam
 
-    def _bound(self, t: float) -> tuple[float, float]:
-        """An upper bound of the intensity from t on, and the time until which it holds."""
-        d, until = self._driver(t)
-        bound = self.mu
-        if self.E:
-            bound += self.E * math.exp((self.tE - t) / self.tau_e)
-        bound *= d
-        if self.B:
-            bound += self.B * math.exp((self.tB - t) / self.tau_b)
-        if self.dormant_until > t:
-            bound *= self.p.dormancy.rate_multiplier
-            until = min(until, self.dormant_until)
-        return bound, min(until, self.horizon)
-
     def _exponential(self) -> float:
         i = self._exp_i
         if i >= len(self._exp_buf):
@@ -164,24 +150,61 @@ class Militia:
 
     # -- processes ---------------------------------------------------------------------------
     def _generate(self):
+        """Thinning. Each pass evaluates the decaying states once at the current time and uses them
+        both to accept or reject the candidate drawn for this time and to bound the next one.
+
+        This is the model's hot loop: draws, the driver step and the outcome block are read from
+        locals (strikes change the decaying states, never the driver schedule or the buffers).
+        """
         env = self.env
+        exp = math.exp
+        mu, tau_e, tau_b, tau_s, tau_c = self.mu, self.tau_e, self.tau_b, self.tau_s, self.tau_c
+        dormant_multiplier = self.p.dormancy.rate_multiplier
+        horizon = self.horizon
+        uniform, exponential = self._uniform, self._exponential
+        d, step_end = self._driver(env.now)
+        pending = 0.0  # the bound under which the candidate at the current time was drawn
         while True:
             try:
-                t = env.now
-                bound, until = self._bound(t)
-                if bound > 0.0:
-                    t_next = t + self._exponential() / bound
-                    if t_next < until:
-                        yield env.timeout(t_next - t)
-                        if self._uniform() * bound <= self.intensity(t_next):
-                            self._drawn_attack(t_next)
-                        continue
-                if until >= self.horizon:
-                    yield env.timeout(self.horizon - t + 1.0)  # nothing more can happen
-                else:
-                    yield env.timeout(until - t)
+                while True:
+                    t = env.now
+                    if t >= step_end:
+                        d, step_end = self._driver(t)
+                    until = step_end
+                    e = self.E * exp((self.tE - t) / tau_e) if self.E else 0.0
+                    b = self.B * exp((self.tB - t) / tau_b) if self.B else 0.0
+                    dormant = self.dormant_until > t
+                    if pending:
+                        pending_bound, pending = pending, 0.0
+                        lam = d * (mu + e)
+                        if self.A:
+                            lam *= exp(-self.A * exp((self.tA - t) / tau_s))
+                        lam += b
+                        if self.lost:
+                            lam *= 1.0 - self.lost * exp((self.tL - t) / tau_c)
+                        if dormant:
+                            lam *= dormant_multiplier
+                        if uniform() * pending_bound <= lam:
+                            self._drawn_attack(t)
+                            e = self.E  # now referenced at t
+                    bound = d * (mu + e) + b
+                    if dormant:
+                        bound *= dormant_multiplier
+                        if self.dormant_until < until:
+                            until = self.dormant_until
+                    if until > horizon:
+                        until = horizon
+                    if bound > 0.0:
+                        t_next = t + exponential() / bound
+                        if t_next < until:
+                            pending = bound
+                            yield env.timeout(t_next - t)
+                            continue
+                    if until >= horizon:
+                        return  # no more attacks before the end
+                    yield env.timeout(until - t)  # the bound changes here (driver step, halt end)
             except simpy.Interrupt:
-                pass
+                pending = 0.0  # the state changed: draw again from now (waits are memoryless)
 
     def _drawn_attack(self, t: float) -> None:
         k = self._k
@@ -190,20 +213,17 @@ class Militia:
             k = 0
         self._k = k + 1
         b = self._block
-        tab = self.table
-        base = b.base[k]
-        self.attack(t, base, tab.weapon_names[b.weapon[k]], b.salvo[k], b.intercepted[k],
-                    b.killed[k], b.injured[k], b.severity[k])
+        self.attack(t, b.base[k], self.table.weapon_names[b.weapon[k]], b.salvo[k],
+                    b.intercepted[k], b.killed[k], b.injured[k], b.severity[k])
 
     def _scripted(self, key: str, a):
         s = self.world.scenario
         yield self.env.timeout(s.hours_since_start(a.time))
-        from sim.model.attacks import severity_level
-
         base = self.table.base_keys.index(a.base)
         sev = severity_level(a.us_killed, a.us_injured, s.attacks.severity)
         self.attack(self.env.now, base, a.weapon, a.salvo, a.intercepted, a.us_killed,
                     a.us_injured, sev, detail=f"documented attack '{key}'")
+        self._restart()
 
     def attack(self, t: float, base: int, weapon: str, salvo: int, intercepted: int,
                killed: int, injured: int, severity: int, detail: str = "") -> None:
@@ -242,9 +262,15 @@ class Militia:
                 self.A = self.A * math.exp((self.tA - t) / self.tau_s) + self.deter * severity
                 self.tA = t
         self._maybe_halt(t, killed)
-        if self.process.is_alive:
-            self.process.interrupt("strike")
+        self._restart()
         return self.capacity(t)
+
+    def _restart(self) -> None:
+        """Make the attack process thin again from now: the intensity has changed."""
+        if self.process.is_alive:
+            self.process.interrupt()
+        else:
+            self.process = self.env.process(self._generate())
 
     def _maybe_halt(self, t: float, killed: int) -> None:
         dorm = self.p.dormancy

@@ -146,7 +146,7 @@ class BomberFleet:
             yield req
             wait = env.now - asked
             yield env.timeout(c.refuelling_hours)
-            env.process(self._tanker_recovers(req))
+            self._release_after(self.tankers, req, c.tanker_recovery_hours)
             self.world.log.record(
                 env.now, ev.REFUEL, ev.US, package=pkg.id, asset="bomber", aircraft=1,
                 wait_hours=wait,
@@ -155,9 +155,9 @@ class BomberFleet:
             )
         yield env.timeout(seg)
 
-    def _tanker_recovers(self, req):
-        yield self.env.timeout(self.cfg.tanker_recovery_hours)
-        self.tankers.release(req)
+    def _release_after(self, resource: simpy.Resource, request, hours: float) -> None:
+        """Give ``request`` back to ``resource`` after ``hours`` (tanker recovery, crew rest)."""
+        self.env.timeout(hours).callbacks.append(lambda _: resource.release(request))
 
     def _return(self, pkg: StrikePackage, aircraft: int, crew, took_off: float):
         env, c = self.env, self.cfg
@@ -167,7 +167,7 @@ class BomberFleet:
                               aircraft=1, wait_hours=block - c.block_time_hours,
                               detail=f"bomber {aircraft + 1} lands at {c.home_base} after "
                                      f"{block:.1f} h")
-        env.process(self._crew_rests(crew))
+        self._release_after(self.crews, crew, c.crew_rest_hours)
         busy = c.turnaround_hours
         gen = self.world.streams["logistics"]
         if gen.random() < c.breakage_probability:
@@ -178,10 +178,6 @@ class BomberFleet:
                                   detail=f"bomber {aircraft + 1} broken: {repair:.0f} h repair")
         yield env.timeout(busy)
         self.busy -= 1
-
-    def _crew_rests(self, crew):
-        yield self.env.timeout(self.cfg.crew_rest_hours)
-        self.crews.release(crew)
 
     def _theatre_share(self, pkg: StrikePackage) -> None:
         alloc = pkg.allocation

@@ -2,28 +2,30 @@
 
 A package is planned when the decision to strike is taken (``decisions`` stream): facilities are
 drawn by weight without replacement (cycling if the package needs more than exist), targets are
-spread over them (each facility gets at least one) and given types by share.
+spread over them (each facility gets at least one) and given types by share. Weighted sampling
+without replacement uses Efraimidis-Spirakis keys u ** (1 / weight).
 
 At time over target (``weapons`` stream), each target is destroyed with probability
 1 - (1 - p) ** n; battle damage assessment sees a survivor with ``bda_detection_probability`` and, if
 ``reattack``, the platform's spare weapons re-attack it with the same number of weapons. Occupants
-(``casualties`` stream) ~ Poisson(occupants_mean x (1 - dispersal if warned)); each dies with
-``lethality_destroyed`` if the target is destroyed, else ``lethality_survived``. Civilians are
-present with ``civilian_probability`` (then Poisson(civilians_mean), at least one) and die with
-the same chances. Each destroyed target removes its type's ``capacity_loss`` from militia capacity.
+(``casualties`` stream) are Poisson(occupants_mean x (1 - dispersal if warned)) and each dies with
+``lethality_destroyed`` if the target is destroyed, else ``lethality_survived``, so militia killed
+are Poisson(occupants_mean x (1 - dispersal) x lethality) (Poisson thinning). Civilians are present
+with ``civilian_probability``; then Poisson(civilians_mean) of them are there and die with the same
+chances. Each destroyed target removes its type's ``capacity_loss`` from militia capacity.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from sim.model import events as ev
 from sim.model.events import Rung
-from sim.model.weapons import Allocation, allocate, kill_probability, reattack_mask, weapons_for
+from sim.model.weapons import Allocation, allocate, cumulative_kill, kill_probability, weapons_for
+from sim.rng import poisson_from_uniform
 from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -32,59 +34,91 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TargetTable:
-    """Target types and facilities of a scenario as arrays."""
+    """Target types and facilities of a scenario, as per-type lists."""
 
     type_names: tuple[str, ...]
-    type_cum_share: np.ndarray
-    occupants: np.ndarray
-    civ_probability: np.ndarray
-    civ_mean: np.ndarray
-    capacity_loss: np.ndarray
-    lr_factor: np.ndarray
+    type_cum_share: list[float]
+    occupants: list[float]
+    civ_probability: list[float]
+    civ_mean: list[float]
+    capacity_loss: list[float]
     facility_names: tuple[str, ...]
     facility_countries: tuple[str, ...]
-    facility_weight: np.ndarray
+    facility_weight: list[float]
+    facility_cum_weight: list[float]
+    n_bomber: list[int]  # per type: bomber weapons to reach the desired damage expectancy
+    n_theatre: list[int]  # per type: the same for the in-theatre munition
+    pk_bomber: list[float]  # per type: chance that those weapons destroy the target
+    pk_theatre: list[float]
 
     @classmethod
     def from_scenario(cls, s: Scenario) -> TargetTable:
         types = s.targets.types
         names = tuple(types)
-        share = np.array([types[k].share for k in names], dtype=float)
         fac = s.targets.facilities
-        fkeys = tuple(fac)
+        weights = [f.weight for f in fac.values()]
+        share = [types[k].share for k in names]
+        lr_factor = [types[k].lethal_radius_factor for k in names]
+        n_b, pk_b = _weaponeer_types(s, s.b1b.loadout, lr_factor)
+        n_f, pk_f = _weaponeer_types(s, s.theatre.munition, lr_factor)
         return cls(
             type_names=names,
-            type_cum_share=np.cumsum(share) / share.sum(),
-            occupants=np.array([types[k].occupants_mean for k in names]),
-            civ_probability=np.array([types[k].civilian_probability for k in names]),
-            civ_mean=np.array([types[k].civilians_mean for k in names]),
-            capacity_loss=np.array([types[k].capacity_loss for k in names]),
-            lr_factor=np.array([types[k].lethal_radius_factor for k in names]),
-            facility_names=tuple(fac[k].name for k in fkeys),
-            facility_countries=tuple(fac[k].country for k in fkeys),
-            facility_weight=np.array([fac[k].weight for k in fkeys], dtype=float),
+            type_cum_share=_cumulative(share),
+            occupants=[types[k].occupants_mean for k in names],
+            civ_probability=[types[k].civilian_probability for k in names],
+            civ_mean=[types[k].civilians_mean for k in names],
+            capacity_loss=[types[k].capacity_loss for k in names],
+            facility_names=tuple(f.name for f in fac.values()),
+            facility_countries=tuple(f.country for f in fac.values()),
+            facility_weight=weights,
+            facility_cum_weight=_cumulative(weights),
+            n_bomber=n_b,
+            n_theatre=n_f,
+            pk_bomber=pk_b,
+            pk_theatre=pk_f,
         )
 
-    def kill_probabilities(self, s: Scenario, munition: str) -> np.ndarray:
-        """Per-weapon kill probability of ``munition`` against each target type."""
-        m = s.munitions[munition]
-        return np.array([kill_probability(m, f, s.targets.damage_function) for f in self.lr_factor])
+
+def _cumulative(weights: list[float]) -> list[float]:
+    total = sum(weights)
+    out, acc = [], 0.0
+    for w in weights:
+        acc += w
+        out.append(acc / total)
+    out[-1] = 1.0
+    return out
+
+
+def _weaponeer_types(s: Scenario, munition: str, lr_factor: list[float]):
+    """Per target type: weapons to reach the desired damage expectancy, and their kill chance."""
+    m = s.munitions[munition]
+    t = s.targets
+    n, pk = [], []
+    for f in lr_factor:
+        p = kill_probability(m, f, t.damage_function)
+        k = weapons_for(p, t.desired_damage_expectancy, t.max_weapons_per_target)
+        n.append(k)
+        pk.append(cumulative_kill(p, k))
+    return n, pk
+
+
+def _pick(cum: list[float], u: float) -> int:
+    return min(bisect.bisect_right(cum, u), len(cum) - 1)
 
 
 @dataclass
 class StrikePackage:
-    """One US strike package from decision to outcome."""
+    """One US strike package from decision to outcome. Targets are listed facility by facility."""
 
     id: int
     severity: int
     asset: str
     warned: bool
     facilities: list[int]  # indices into TargetTable facilities
-    target_type: np.ndarray  # per target
-    target_facility: np.ndarray  # per target: position in ``facilities``
+    facility_targets: list[int]  # targets at each facility
+    target_type: list[int]  # per target
     allocation: Allocation | None = None
     aircraft: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def targets(self) -> int:
@@ -95,81 +129,104 @@ def plan_package(world: World, package_id: int, severity: int, asset: str, warne
                  facilities: int, targets: int) -> StrikePackage:
     """Choose the facilities and targets of a package (``decisions`` stream)."""
     tab = world.targets
-    gen = world.streams["decisions"]
-    weight = tab.facility_weight
-    chosen: list[int] = []
-    while len(chosen) < facilities:
-        take = min(facilities - len(chosen), int((weight > 0).sum()))
-        chosen.extend(gen.choice(len(weight), size=take, replace=False,
-                                 p=weight / weight.sum()).tolist())
-    # every facility gets one target, the rest spread at random
-    extra = gen.integers(0, max(facilities, 1), size=max(targets - facilities, 0))
-    target_facility = np.sort(np.concatenate([np.arange(facilities), extra])).astype(np.int64)
-    type_idx = np.searchsorted(tab.type_cum_share, gen.random(targets), side="right")
-    target_type = np.minimum(type_idx, len(tab.type_names) - 1)
-    return StrikePackage(package_id, severity, asset, warned, chosen, target_type, target_facility)
+    weights = tab.facility_weight
+    extra = max(targets - facilities, 0)
+    u = world.streams["decisions"].random(len(weights) + extra + targets).tolist()
+    keys = sorted(((math.log(x) / w, i) for i, (x, w) in enumerate(zip(u, weights, strict=False))
+                   if w > 0), reverse=True)
+    chosen = [keys[i % len(keys)][1] for i in range(facilities)]
+    # every facility gets one target, the rest are spread at random
+    per_facility = [1] * facilities
+    for x in u[len(weights):len(weights) + extra]:
+        per_facility[int(x * facilities)] += 1
+    cum = tab.type_cum_share
+    target_type = [_pick(cum, x) for x in u[len(weights) + extra:]]
+    return StrikePackage(package_id, severity, asset, warned, chosen, per_facility, target_type)
 
 
 def weaponeer(world: World, pkg: StrikePackage, bomber_capacity: int) -> Allocation:
     """Weapons per target for the package's platforms (deterministic: no randomness)."""
     s = world.scenario
-    t = s.targets
-    p_b = world.p_kill_bomber[pkg.target_type]
-    p_f = world.p_kill_theatre[pkg.target_type]
-    n_b = np.array([weapons_for(p, t.desired_damage_expectancy, t.max_weapons_per_target)
-                    for p in p_b], dtype=np.int64)
-    n_f = np.array([weapons_for(p, t.desired_damage_expectancy, t.max_weapons_per_target)
-                    for p in p_f], dtype=np.int64)
+    tab = world.targets
+    types = pkg.target_type
     share = s.b1b.weapon_share if bomber_capacity > 0 else 0.0
-    alloc = allocate(p_b, p_f, n_b, n_f, bomber_capacity, share, t.reserve_fraction)
+    alloc = allocate([tab.n_bomber[k] for k in types], [tab.n_theatre[k] for k in types],
+                     [tab.pk_bomber[k] for k in types], [tab.pk_theatre[k] for k in types],
+                     bomber_capacity, share, s.targets.reserve_fraction)
     pkg.allocation = alloc
     return alloc
 
 
 @dataclass(frozen=True)
 class StrikeResult:
-    destroyed: np.ndarray  # bool per target
-    munitions: np.ndarray  # weapons expended per target
-    militia_killed: np.ndarray
-    civilians_killed: np.ndarray
+    """Per-facility outcome of a package (lists in the order of ``StrikePackage.facilities``)."""
+
+    destroyed: list[int]
+    munitions: list[int]
+    militia_killed: list[int]
+    civilians_killed: list[int]
     capacity_loss: float
     reattacked: int
 
 
+_UNIFORMS_PER_TARGET = 6
+
+
 def resolve(world: World, pkg: StrikePackage) -> StrikeResult:
-    """Draw the outcome of a package at time over target."""
+    """Draw the outcome of a package at time over target.
+
+    Every target takes exactly three uniforms from ``weapons`` (first wave, damage assessment,
+    re-attack) and three from ``casualties`` (militia, civilian presence, civilians), whatever
+    happens to it, so that two policies striking the same targets draw alike.
+    """
     s = world.scenario.targets
     tab = world.targets
     alloc = pkg.allocation
     n_t = pkg.targets
-    gen = world.streams["weapons"]
-    u = gen.random((3, n_t))
-    pk = 1.0 - (1.0 - alloc.p_kill) ** alloc.weapons
-    destroyed = u[0] < pk
-    munitions = alloc.weapons.copy()
-    reattacked = np.zeros(n_t, dtype=bool)
-    if s.reattack:
-        seen = ~destroyed & (u[1] < s.bda_detection_probability)
-        bomber_first = int(alloc.weapons[alloc.by_bomber].sum())
-        theatre_first = int(alloc.weapons[~alloc.by_bomber].sum())
-        reattacked = (
-            reattack_mask(seen & alloc.by_bomber, alloc.weapons, alloc.bomber_loaded - bomber_first)
-            | reattack_mask(seen & ~alloc.by_bomber, alloc.weapons,
-                            alloc.theatre_loaded - theatre_first)
-        )
-        destroyed |= reattacked & (u[2] < pk)
-        munitions += np.where(reattacked, alloc.weapons, 0)
-    cas = world.streams["casualties"]
-    types = pkg.target_type
+    w = world.streams["weapons"].random(3 * n_t).tolist()
+    c = world.streams["casualties"].random(3 * n_t).tolist()
     dispersal = world.scenario.command.warning.dispersal_fraction if pkg.warned else 0.0
-    occupants = cas.poisson(tab.occupants[types] * (1.0 - dispersal))
-    lethality = np.where(destroyed, s.lethality_destroyed, s.lethality_survived)
-    killed = cas.binomial(occupants, lethality)
-    present = cas.random(n_t) < tab.civ_probability[types]
-    civilians = np.where(present, np.maximum(cas.poisson(tab.civ_mean[types]), 1), 0)
-    civ_killed = cas.binomial(civilians, lethality)
-    loss = float(tab.capacity_loss[types][destroyed].sum())
-    return StrikeResult(destroyed, munitions, killed, civ_killed, loss, int(reattacked.sum()))
+    spare_b, spare_t = alloc.spares()
+    bda = s.bda_detection_probability if s.reattack else -1.0
+    l_hit, l_miss = s.lethality_destroyed, s.lethality_survived
+    weapons, p_first, k = alloc.weapons, alloc.p_first_wave, alloc.bomber_targets
+    occupants, civ_p, civ_mean, cap = tab.occupants, tab.civ_probability, tab.civ_mean, \
+        tab.capacity_loss
+    destroyed, munitions, militia, civilians = [], [], [], []
+    loss = 0.0
+    reattacked = 0
+    i = 0
+    for count in pkg.facility_targets:
+        d = m = mk = ck = 0
+        for _ in range(count):
+            kind = pkg.target_type[i]
+            n = weapons[i]
+            m += n
+            hit = w[3 * i] < p_first[i]
+            if not hit and w[3 * i + 1] < bda:
+                if i < k and n <= spare_b:
+                    spare_b -= n
+                elif i >= k and n <= spare_t:
+                    spare_t -= n
+                else:
+                    n = 0
+                if n:
+                    m += n
+                    reattacked += 1
+                    hit = w[3 * i + 2] < p_first[i]
+            lethality = l_hit if hit else l_miss
+            if hit:
+                d += 1
+                loss += cap[kind]
+            mk += poisson_from_uniform(occupants[kind] * (1.0 - dispersal) * lethality, c[3 * i])
+            if c[3 * i + 1] < civ_p[kind]:
+                ck += poisson_from_uniform(civ_mean[kind] * lethality, c[3 * i + 2])
+            i += 1
+        destroyed.append(d)
+        munitions.append(m)
+        militia.append(mk)
+        civilians.append(ck)
+    return StrikeResult(destroyed, munitions, militia, civilians, loss, reattacked)
 
 
 def strike_rung(world: World, pkg: StrikePackage) -> Rung:
@@ -181,33 +238,23 @@ def strike_rung(world: World, pkg: StrikePackage) -> Rung:
 def carry_out(world: World, pkg: StrikePackage) -> StrikeResult:
     """Resolve a package now, log one ``strike`` row per facility and let the militia react."""
     t = world.env.now
-    result = resolve(world, pkg)
-    destroyed = int(result.destroyed.sum())
-    killed = int(result.militia_killed.sum())
-    capacity = world.militia.on_strike(t, destroyed, killed, result.capacity_loss)
+    r = resolve(world, pkg)
+    capacity = world.militia.on_strike(t, sum(r.destroyed), sum(r.militia_killed), r.capacity_loss)
     tab = world.targets
     rung = int(strike_rung(world, pkg))
-    nf = len(pkg.facilities)
-    f = pkg.target_facility
-    per = {
-        "targets": np.bincount(f, minlength=nf),
-        "destroyed": np.bincount(f, weights=result.destroyed, minlength=nf),
-        "munitions": np.bincount(f, weights=result.munitions, minlength=nf),
-        "militia_killed": np.bincount(f, weights=result.militia_killed, minlength=nf),
-        "civilians_killed": np.bincount(f, weights=result.civilians_killed, minlength=nf),
-    }
+    detail = "warned in advance" if pkg.warned else ""
+    if r.reattacked:
+        detail = (detail + "; " if detail else "") + \
+            f"{r.reattacked} targets re-attacked after damage assessment"
     for j, fac in enumerate(pkg.facilities):
         world.log.record(
             t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
             location=tab.facility_names[fac], package=pkg.id, asset=pkg.asset, rung=rung,
-            severity=pkg.severity, aircraft=pkg.aircraft,
-            **{k: int(v[j]) for k, v in per.items()},
-            militia_capacity=capacity,
-            detail="warned in advance" if pkg.warned else "",
+            severity=pkg.severity, aircraft=pkg.aircraft, targets=pkg.facility_targets[j],
+            destroyed=r.destroyed[j], munitions=r.munitions[j], militia_killed=r.militia_killed[j],
+            civilians_killed=r.civilians_killed[j], militia_capacity=capacity, detail=detail,
         )
-    if result.reattacked:
-        pkg.notes.append(f"{result.reattacked} targets re-attacked after damage assessment")
-    return result
+    return r
 
 
 def targeted_strike(world: World, package_id: int, severity: int):
@@ -220,10 +267,10 @@ def targeted_strike(world: World, package_id: int, severity: int):
                                      + lag.log_sigma * gen.standard_normal()))
     t = world.env.now
     success = bool(gen.random() < cfg.success_probability)
-    killed = 1 + int(world.streams["casualties"].poisson(cfg.escorts_killed_mean)) if success else 0
+    escorts = poisson_from_uniform(cfg.escorts_killed_mean, world.streams["casualties"].random())
+    killed = 1 + escorts if success else 0
     tab = world.targets
-    fac = int(gen.choice(len(tab.facility_weight),
-                         p=tab.facility_weight / tab.facility_weight.sum()))
+    fac = _pick(tab.facility_cum_weight, gen.random())
     capacity = world.militia.on_strike(t, int(success), killed,
                                        cfg.capacity_loss if success else 0.0)
     world.log.record(

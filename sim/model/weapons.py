@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from sim.scenario.schema import Munition
 
 CEP_TO_SIGMA = 1.1774
@@ -62,49 +60,63 @@ def weapons_for(p: float, desired_damage_expectancy: float, cap: int) -> int:
 
 @dataclass(frozen=True)
 class Allocation:
-    """Which platform strikes each target, with how many weapons and what kill probability."""
+    """Which platform strikes each target, with how many weapons and what kill probability.
 
-    weapons: np.ndarray  # first-wave weapons per target
-    p_kill: np.ndarray  # per-weapon kill probability per target
-    by_bomber: np.ndarray  # bool per target
+    Bombers strike the first ``bomber_targets`` targets of the package, in-theatre aircraft the rest.
+    Per-target fields are lists (packages are small: Python beats numpy's per-call overhead).
+    """
+
+    weapons: list[int]  # first-wave weapons per target
+    p_first_wave: list[float]  # 1 - (1 - p) ** weapons: chance the first wave destroys the target
+    bomber_targets: int
+    bomber_first: int  # first-wave weapons of the bombers
+    theatre_first: int
     bomber_loaded: int
     theatre_loaded: int
 
     @property
     def first_wave(self) -> int:
-        return int(self.weapons.sum())
+        return self.bomber_first + self.theatre_first
+
+    def spares(self) -> tuple[int, int]:
+        """Spare weapons for re-attack: (bombers, in-theatre aircraft)."""
+        return self.bomber_loaded - self.bomber_first, self.theatre_loaded - self.theatre_first
 
 
 def allocate(
-    p_bomber: np.ndarray,
-    p_theatre: np.ndarray,
-    n_bomber: np.ndarray,
-    n_theatre: np.ndarray,
+    n_bomber: list[int],
+    n_theatre: list[int],
+    pk_bomber: list[float],
+    pk_theatre: list[float],
     bomber_capacity: int,
     bomber_share: float,
     reserve_fraction: float,
 ) -> Allocation:
     """Split a package's targets between bombers and in-theatre aircraft.
 
-    Bombers take targets in order while their first-wave weapons stay within
-    ``min(bomber_share * sum(n_bomber), bomber_capacity / (1 + reserve))``; in-theatre aircraft take
-    the rest. Each platform loads its first wave plus ``reserve_fraction`` spare weapons for re-attack
-    (bombers never beyond their capacity).
+    ``n_*`` are first-wave weapons per target and ``pk_*`` the chance that they destroy it, for each
+    platform's munition. Bombers take targets in order while their first-wave weapons stay within
+    ``min(bomber_share * sum(n_bomber), bomber_capacity / (1 + reserve_fraction))``; in-theatre
+    aircraft take the rest. Each platform loads its first wave plus ``reserve_fraction`` spares for
+    re-attack (bombers never beyond their capacity).
     """
-    budget = min(bomber_share * float(n_bomber.sum()), bomber_capacity / (1.0 + reserve_fraction))
-    by_bomber = np.cumsum(n_bomber) <= budget + 1e-9 if bomber_capacity > 0 else np.zeros(
-        len(n_bomber), dtype=bool)
-    weapons = np.where(by_bomber, n_bomber, n_theatre)
-    p_kill = np.where(by_bomber, p_bomber, p_theatre)
-    bomber_first = int(weapons[by_bomber].sum())
-    theatre_first = int(weapons[~by_bomber].sum())
-    bomber_loaded = min(bomber_capacity, math.ceil(bomber_first * (1.0 + reserve_fraction)))
-    theatre_loaded = math.ceil(theatre_first * (1.0 + reserve_fraction))
-    return Allocation(weapons, p_kill, by_bomber, bomber_loaded, theatre_loaded)
-
-
-def reattack_mask(survivors: np.ndarray, weapons: np.ndarray, spare: int) -> np.ndarray:
-    """Targets seen surviving that the spare weapons can re-attack, in order, each with its first-wave
-    number of weapons."""
-    need = np.where(survivors, weapons, 0)
-    return survivors & (np.cumsum(need) <= spare)
+    k = 0
+    bomber_first = 0
+    if bomber_capacity > 0 and bomber_share > 0.0:
+        budget = min(bomber_share * sum(n_bomber), bomber_capacity / (1.0 + reserve_fraction))
+        for n in n_bomber:
+            if bomber_first + n > budget + 1e-9:
+                break
+            bomber_first += n
+            k += 1
+    weapons = n_bomber[:k] + n_theatre[k:]
+    theatre_first = sum(weapons) - bomber_first
+    return Allocation(
+        weapons=weapons,
+        p_first_wave=pk_bomber[:k] + pk_theatre[k:],
+        bomber_targets=k,
+        bomber_first=bomber_first,
+        theatre_first=theatre_first,
+        bomber_loaded=min(bomber_capacity, math.ceil(bomber_first * (1.0 + reserve_fraction))),
+        theatre_loaded=math.ceil(theatre_first * (1.0 + reserve_fraction)),
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import simpy
 
 from sim.model.attacks import AttackTable
@@ -28,18 +27,13 @@ class Tables:
     attacks: AttackTable
     targets: TargetTable
     driver_steps: tuple[list[float], list[float]]
-    p_kill_bomber: np.ndarray  # per target type, bomber loadout munition
-    p_kill_theatre: np.ndarray  # per target type, in-theatre munition
 
     @classmethod
     def from_scenario(cls, s: Scenario) -> Tables:
-        targets = TargetTable.from_scenario(s)
         return cls(
             attacks=AttackTable.from_scenario(s),
-            targets=targets,
+            targets=TargetTable.from_scenario(s),
             driver_steps=driver_steps(s),
-            p_kill_bomber=targets.kill_probabilities(s, s.b1b.loadout),
-            p_kill_theatre=targets.kill_probabilities(s, s.theatre.munition),
         )
 
 
@@ -69,8 +63,6 @@ class World:
         self.horizon = scenario.horizon_hours
         tables = tables_for(scenario)
         self.targets = tables.targets
-        self.p_kill_bomber = tables.p_kill_bomber
-        self.p_kill_theatre = tables.p_kill_theatre
         self.us_killed = 0  # US personnel killed so far (read by the militia's halt rule)
         self.bombers = BomberFleet(self)
         self.theatre = TheatreAir(self)
