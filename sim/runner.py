@@ -50,11 +50,12 @@ def run(scenario: Scenario, reps: int = 100, seed: int = 0, progress: Progress |
 
 
 def events_frame(rows: list[tuple], rep_index: list[int], scenario: Scenario) -> pd.DataFrame:
-    """Event rows as a DataFrame with ``rep`` and a ``timestamp`` (local time) first."""
+    """Event rows as a DataFrame with ``rep`` and a ``timestamp`` (local time, to the second) first."""
     frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
     frame.insert(0, "rep", pd.Series(rep_index, dtype="int64"))
     start = pd.Timestamp(dt.datetime.combine(scenario.meta.start_date, dt.time()))
-    frame.insert(1, "timestamp", start + pd.to_timedelta(frame["t_hours"].astype(float), unit="h"))
+    offset = pd.to_timedelta(frame["t_hours"].astype(float), unit="h").dt.round("s")
+    frame.insert(1, "timestamp", start + offset)
     for name in _CATEGORIES:
         frame[name] = frame[name].astype("category")
     return frame

@@ -109,9 +109,12 @@ class Militia:
 
     # -- intensity ---------------------------------------------------------------------------
     def _driver(self, t: float) -> tuple[float, float]:
-        """Driver multiplier at t and the time it next changes."""
+        """Driver multiplier at t and the time it next changes (simulation time only moves forward,
+        so the pointer does too, unless asked about the past)."""
         i = self._step
         st = self._step_t
+        if t < st[i]:
+            i = 0
         while st[i + 1] <= t:
             i += 1
         self._step = i

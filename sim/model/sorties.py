@@ -9,12 +9,13 @@ A B-1B mission (``logistics`` stream):
 3. **Crew**: a planned block time above ``crew_duty_limit_hours`` cancels the bomber sortie (the
    package goes to in-theatre aircraft); otherwise each aircraft takes a crew from a pool (SimPy
    resource) and the crew rests ``crew_rest_hours`` after landing.
-4. **Legs**: each leg (out and back) is half the block time. With r refuellings per leg it is flown as
+4. **Legs**: the block time is outbound leg + time over target + inbound leg, so each leg lasts
+   (block_time_hours - time_over_target_hours) / 2. With r refuellings per leg a leg is flown as
    r + 1 equal cruise segments; each refuelling takes a tanker from the pool (a SimPy resource): a
    bomber that finds no tanker waits, which lengthens its mission beyond the nominal block time. A
-   tanker is busy ``refuelling_hours`` plus ``tanker_recovery_hours``. With no waiting the block time
-   is exactly ``block_time_hours`` and the cruise speed is round_trip_miles / (block time - refuelling
-   time).
+   tanker is busy ``refuelling_hours`` plus ``tanker_recovery_hours``. With no waiting the block
+   time is exactly ``block_time_hours`` and the cruise speed is round_trip_miles / (block time -
+   time over target - refuelling time).
 5. **Time over target**: when every bomber of the package has arrived the strike is resolved; in-theatre
    aircraft deliver the share of the package that the bombers do not carry at the same time.
 6. **Recovery**: after landing each aircraft needs ``turnaround_hours``; with
@@ -73,13 +74,13 @@ class BomberFleet:
     def segment_hours(self) -> float:
         """Cruise time between two refuellings (or a refuelling and an end of the leg), hours."""
         c = self.cfg
-        return (c.block_time_hours / 2.0 - c.refuellings_per_leg * c.refuelling_hours) / (
-            c.refuellings_per_leg + 1)
+        leg = (c.block_time_hours - c.time_over_target_hours) / 2.0
+        return (leg - c.refuellings_per_leg * c.refuelling_hours) / (c.refuellings_per_leg + 1)
 
     @property
     def cruise_mph(self) -> float:
         c = self.cfg
-        return c.round_trip_miles / (c.block_time_hours
+        return c.round_trip_miles / (c.block_time_hours - c.time_over_target_hours
                                      - 2 * c.refuellings_per_leg * c.refuelling_hours)
 
     def mission(self, pkg: StrikePackage):

@@ -372,8 +372,9 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
         return "b1b.loadout", f"'{s.b1b.loadout}' is not a key of [munitions]"
     if s.theatre.munition not in s.munitions:
         return "theatre.munition", f"'{s.theatre.munition}' is not a key of [munitions]"
-    if 2 * s.b1b.refuellings_per_leg * s.b1b.refuelling_hours >= s.b1b.block_time_hours:
-        return "b1b.refuelling_hours", "refuellings take the whole block time"
+    b = s.b1b
+    if 2 * b.refuellings_per_leg * b.refuelling_hours + b.time_over_target_hours >= b.block_time_hours:
+        return "b1b.block_time_hours", "shorter than the refuellings and time over target it holds"
     if not any(t.share > 0 for t in s.targets.types.values()):
         return "targets.types", "at least one target type needs a share above 0"
     if not any(f.weight > 0 for f in s.targets.facilities.values()):

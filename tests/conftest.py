@@ -1,0 +1,57 @@
+"""Shared fixtures: the baseline scenario, and scenario variants built with --set style overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import sim
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.toml"
+
+settings.register_profile(
+    "project", max_examples=40, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("project")
+
+
+@pytest.fixture(scope="session")
+def baseline() -> sim.Scenario:
+    return sim.load_scenario(BASELINE)
+
+
+def variant(*overrides: str) -> sim.Scenario:
+    """The baseline with ``key.path=value`` overrides."""
+    return sim.load_scenario(BASELINE, list(overrides))
+
+
+TOWER_22 = (
+    "scripted_attacks.t22.time=2024-01-28T05:00:00",
+    'scripted_attacks.t22.base="tower_22"',
+    'scripted_attacks.t22.weapon="drone"',
+    "scripted_attacks.t22.salvo=1",
+    "scripted_attacks.t22.us_killed=3",
+    "scripted_attacks.t22.us_injured=47",
+)
+QUIET = (
+    "militia.background_rate_per_day=0",
+    "militia.branching_ratio=0",
+    "militia.counter_retaliation_attacks_per_severity=0",
+    "command.weather.clear_probability=1",
+)
+
+
+def tower_22(*overrides: str) -> sim.Scenario:
+    """A quiet campaign with one documented attack, Tower 22 (seed: 3 killed, 47 injured)."""
+    return variant(*QUIET, *TOWER_22, *overrides)
+
+
+def rows_of(events, name: str):
+    """Rows of one event type from a replication's event rows, as dicts."""
+    from sim.model.events import COLUMNS
+
+    return [dict(zip(COLUMNS, r, strict=True)) for r in events if r[1] == name]

@@ -1,0 +1,80 @@
+"""The esim command end to end, in a subprocess, as an analyst runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import BASELINE, ROOT
+
+
+def esim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    exe = shutil.which("esim", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_run_writes_results_and_prints_the_summary(tmp_path):
+    out = tmp_path / "res"
+    p = esim("run", str(BASELINE), "--reps", "12", "--seed", "3", "--out", str(out), "--quiet",
+             "--set", "command.policy=deaths_only")
+    assert p.returncode == 0, p.stderr
+    for name in ("attacks", "us_killed", "targets_destroyed", "outcome=halted"):
+        assert name in p.stdout
+    summary = pd.read_parquet(out / "summary.parquet")
+    events = pd.read_parquet(out / "events.parquet")
+    assert len(summary) == 12 and {"attack", "decision"} <= set(events["event"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and manifest["reps"] == 12
+    assert len(manifest["scenario_sha256"]) == 64 and manifest["wall_seconds"] > 0
+    resolved = (out / "scenario.resolved.toml").read_text()
+    assert 'policy = "deaths_only"' in resolved
+    assert sorted(p.name for p in out.iterdir()) == [
+        "events.parquet", "manifest.json", "scenario.resolved.toml", "summary.parquet"]
+
+
+def test_validate_accepts_the_baseline():
+    p = esim("validate", str(BASELINE))
+    assert p.returncode == 0 and p.stdout.startswith("ok: ")
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--set", "b1b.mission_capable_rate=1.3"], "--set: b1b.mission_capable_rate: "),
+        (["--set", "militia.branchingratio=0.2"], "--set: militia.branchingratio: unknown key"),
+        (["--set", "nonsense"], "--set: nonsense: expected key.path=value"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, expect):
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "summary.parquet").write_bytes(b"earlier results")
+    p = esim("run", str(BASELINE), "--reps", "2", "--out", str(out), *args)
+    assert p.returncode == 2
+    assert p.stderr.startswith(f"error: {expect}") and p.stderr.count("\n") == 1
+    assert "Traceback" not in p.stderr
+    assert [f.name for f in out.iterdir()] == ["summary.parquet"]
+    assert (out / "summary.parquet").read_bytes() == b"earlier results"
+
+
+def test_missing_scenario_file(tmp_path):
+    p = esim("validate", str(tmp_path / "none.toml"))
+    assert p.returncode == 2 and p.stderr == f"error: {tmp_path / 'none.toml'}: file not found\n"
+
+
+def test_malformed_scenario_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[militia\n")
+    p = esim("run", str(bad), "--out", str(tmp_path / "out"))
+    assert p.returncode == 2 and p.stderr.startswith(f"error: {bad}: invalid TOML")
+    assert not (tmp_path / "out").exists()

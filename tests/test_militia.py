@@ -1,0 +1,140 @@
+"""Attack generation: the intensity formula, the thinning, drivers, excitation and the halt."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from sim.model.world import World
+from sim.replication import run_replication
+from tests.conftest import rows_of, variant
+
+NO_US_RESPONSE = ("command.policy=never",)
+
+
+def attack_counts(scenario, reps: int, window_days: tuple[float, float] | None = None):
+    counts = []
+    for rep in range(reps):
+        times = [r["t_hours"] / 24 for r in rows_of(run_replication(scenario, 3, rep).events, "attack")]
+        if window_days:
+            times = [t for t in times if window_days[0] <= t < window_days[1]]
+        counts.append(len(times))
+    return np.array(counts)
+
+
+def test_background_rate_and_driver_window_give_the_expected_count():
+    s = variant(*NO_US_RESPONSE, "militia.branching_ratio=0", "militia.background_rate_per_day=2")
+    counts = attack_counts(s, 200)
+    truce = s.drivers["gaza_truce"]
+    truce_days = (truce.end_date - truce.start_date).days + 1
+    expected = 2.0 * (167 - truce_days + truce_days * truce.rate_multiplier)
+    assert counts.mean() == pytest.approx(expected, abs=4 * math.sqrt(expected / 200))
+    assert counts.var() == pytest.approx(expected, rel=0.25)  # Poisson without excitation
+
+
+def test_no_attacks_while_a_driver_multiplier_is_zero():
+    s = variant(*NO_US_RESPONSE, "drivers.gaza_truce.rate_multiplier=0")
+    start = s.hours_since_start(s.drivers["gaza_truce"].start_date) / 24
+    assert attack_counts(s, 60, (start, start + 8)).sum() == 0
+
+
+def test_branching_ratio_scales_the_count_by_one_over_one_minus_alpha():
+    base = ("drivers.gaza_truce.rate_multiplier=1", "militia.background_rate_per_day=1", *NO_US_RESPONSE)
+    plain = attack_counts(variant(*base, "militia.branching_ratio=0"), 150).mean()
+    excited = attack_counts(variant(*base, "militia.branching_ratio=0.5"), 150).mean()
+    assert excited / plain == pytest.approx(2.0, rel=0.08)
+
+
+def test_intensity_formula(baseline):
+    w = World(baseline, 1, 0)
+    m = w.militia
+    t = 2000.0  # 8 Jan 2024: no driver window
+    m.E, m.tE = 0.5, 1990.0
+    m.B, m.tB = 0.2, 1980.0
+    m.A, m.tA = 0.7, 1900.0
+    m.lost, m.tL = 0.3, 1800.0
+    p = baseline.militia
+    mu = p.background_rate_per_day / 24
+    E = 0.5 * math.exp(-10 / (p.excitation_decay_days * 24))
+    B = 0.2 * math.exp(-20 / (p.counter_retaliation_decay_days * 24))
+    S = math.exp(-0.7 * math.exp(-100 / (p.deterrence_decay_days * 24)))
+    C = 1 - 0.3 * math.exp(-200 / (p.capacity_regeneration_days * 24))
+    assert m.intensity(t) == pytest.approx(C * (S * (mu + E) + B))
+    m.dormant_until = 3000.0
+    assert m.intensity(t) == pytest.approx(C * (S * (mu + E) + B) * p.dormancy.rate_multiplier)
+    truce = baseline.drivers["gaza_truce"]
+    m.dormant_until = -1.0
+    t_truce = baseline.hours_since_start(truce.start_date) + 12
+    m.E = m.B = m.A = m.lost = 0.0
+    assert m.intensity(t_truce) == pytest.approx(mu * truce.rate_multiplier)
+
+
+def _strike_at(world: World, t: float, destroyed: int, killed: int, loss: float):
+    def proc():
+        yield world.env.timeout(t)
+        world.militia.on_strike(world.env.now, destroyed, killed, loss)
+    world.env.process(proc())
+
+
+def test_thinning_follows_the_intensity_after_a_strike():
+    """Without excitation the intensity after a strike is deterministic: the mean number of attacks in
+    the 20 days after it must equal the integral of the intensity (burst, deterrence, capacity)."""
+    s = variant(*NO_US_RESPONSE, "militia.branching_ratio=0", "militia.dormancy.max_probability=0",
+                "militia.counter_retaliation_attacks_per_severity=3", "militia.deterrence_per_severity=0.3")
+    t0, t1 = 60 * 24.0, 80 * 24.0
+    counts = []
+    for rep in range(300):
+        w = World(s, 5, rep)
+        _strike_at(w, t0, 20, 10, 0.3)
+        w.run()
+        counts.append(sum(1 for r in w.log.rows if r[1] == "attack" and t0 <= r[0] < t1))
+    ref = World(s, 5, 0)
+    ref.militia.on_strike(t0, 20, 10, 0.3)
+    expected, _ = quad(ref.militia.intensity, t0, t1, limit=200)
+    assert np.mean(counts) == pytest.approx(expected, abs=4 * math.sqrt(expected / 300))
+    quiet_rate = s.militia.background_rate_per_day * 20
+    assert expected != pytest.approx(quiet_rate, rel=0.05)  # the strike did change the rate
+
+
+def test_halt_stops_attacks_for_its_duration_and_is_logged():
+    s = variant(*NO_US_RESPONSE, "militia.dormancy.requires_us_deaths=false",
+                "militia.dormancy.max_probability=1", "militia.dormancy.killed_scale_militia=0.001",
+                "militia.dormancy.rate_multiplier=0", "militia.dormancy.duration.median_days=30",
+                "militia.dormancy.duration.log_sigma=0")
+    t0 = 50 * 24.0
+    w = World(s, 2, 0)
+    _strike_at(w, t0, 5, 5, 0.0)
+    w.run()
+    halts = [r for r in w.log.rows if r[1] == "halt"]
+    resumes = [r for r in w.log.rows if r[1] == "resume"]
+    assert len(halts) == 1 and halts[0][0] == t0
+    assert len(resumes) == 1 and resumes[0][0] == pytest.approx(t0 + 30 * 24)
+    during = [r for r in w.log.rows if r[1] == "attack" and t0 <= r[0] < t0 + 30 * 24]
+    after = [r for r in w.log.rows if r[1] == "attack" and r[0] >= t0 + 30 * 24]
+    assert during == [] and after  # attacks stop, then resume
+
+
+def test_halt_needs_us_deaths_when_the_scenario_says_so():
+    s = variant(*NO_US_RESPONSE, "militia.dormancy.max_probability=1",
+                "militia.dormancy.killed_scale_militia=0.001")
+    w = World(s, 2, 0)
+    assert w.us_killed == 0
+    w.militia.on_strike(10.0, 5, 50, 0.0)
+    assert w.militia.dormant_until < 0
+    w.us_killed = 3
+    w.militia.on_strike(20.0, 5, 50, 0.0)
+    assert w.militia.dormant_until > 20.0
+
+
+def test_capacity_loss_and_regeneration(baseline):
+    w = World(baseline, 1, 0)
+    m = w.militia
+    m.on_strike(100.0, 10, 0, 0.4)
+    assert m.capacity(100.0) == pytest.approx(0.6)
+    tau = baseline.militia.capacity_regeneration_days * 24
+    assert m.capacity(100.0 + tau) == pytest.approx(1 - 0.4 / math.e)
+    m.on_strike(100.0, 10, 0, 5.0)
+    assert m.capacity(100.0) == pytest.approx(baseline.militia.capacity_floor)

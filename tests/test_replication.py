@@ -1,0 +1,93 @@
+"""One replication: determinism, common random numbers, metrics that agree with the event log."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+import sim
+from sim.metrics import METRIC_COLUMNS
+from sim.model.events import COLUMNS
+from sim.replication import run_replication
+from tests.conftest import rows_of, variant
+
+
+def test_same_seed_same_output(baseline):
+    a, b = run_replication(baseline, 9, 4), run_replication(baseline, 9, 4)
+    assert a.events == b.events and a.metrics == b.metrics
+    assert run_replication(baseline, 10, 4).events != a.events
+
+
+def test_first_k_replications_of_a_2k_run_equal_a_k_run(baseline):
+    small = sim.run(baseline, reps=3, seed=5)
+    large = sim.run(baseline, reps=6, seed=5)
+    pd.testing.assert_frame_equal(small.summary, large.summary.iloc[:3])
+    pd.testing.assert_frame_equal(small.events, large.events[large.events["rep"] < 3])
+
+
+def test_policies_share_attacks_until_the_first_us_strike(baseline):
+    """Common random numbers: the same replication under another policy sees the same attacks, time
+    and outcome, until the first US strike changes the militia's intensity."""
+    never = variant("command.policy=never")
+    for rep in range(10):
+        a = run_replication(baseline, 2, rep).events
+        b = run_replication(never, 2, rep).events
+        first = min((r[0] for r in a if r[1] == "strike"), default=math.inf)
+        before_a = [r for r in a if r[1] == "attack" and r[0] < first]
+        before_b = [r for r in b if r[1] == "attack" and r[0] < first]
+        assert before_a == before_b and before_a
+
+
+def test_metrics_agree_with_the_event_log(baseline):
+    for rep in range(5):
+        events, m = run_replication(baseline, 3, rep)
+        attacks = rows_of(events, "attack")
+        strikes = rows_of(events, "strike")
+        assert m["attacks"] == len(attacks)
+        assert m["attacks_iraq"] + m["attacks_syria"] + m["attacks_jordan"] == len(attacks)
+        assert m["us_killed"] == sum(r["us_killed"] for r in attacks)
+        assert m["targets_destroyed"] == sum(r["destroyed"] for r in strikes)
+        assert m["strikes"] == len({(r["package"], r["asset"] == "drone") for r in strikes})
+        assert m["sorties_b1b"] == sum(r["aircraft"] for r in rows_of(events, "takeoff"))
+        assert sum(m[f"days_at_{r.label}"] for r in sim.model.Rung) == 167
+        assert m["max_rung"] == max((r[7] for r in events), default=0)
+        assert m["halted"] == bool(rows_of(events, "halt"))
+
+
+def test_run_returns_the_documented_frames(baseline):
+    result = sim.run(baseline, reps=3, seed=1)
+    summary, events = result
+    assert list(summary.columns) == list(METRIC_COLUMNS)
+    assert list(events.columns) == ["rep", "timestamp", *COLUMNS]
+    assert pd.api.types.is_datetime64_any_dtype(events["timestamp"])
+    first = events.iloc[0]
+    exact = pd.Timestamp("2023-10-17") + pd.Timedelta(hours=first["t_hours"])
+    assert abs(first["timestamp"] - exact) <= pd.Timedelta(seconds=0.5)
+    assert set(summary["outcome"]) <= {"halted", "contained", "spiral"}
+    assert summary["rep"].tolist() == [0, 1, 2] and (summary["seed"] == 1).all()
+
+
+def test_progress_is_reported_for_every_replication(baseline):
+    seen = []
+    sim.run(baseline, reps=4, seed=1, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_history_scenarios_run_their_documented_attack():
+    for name in ("dec_2019", "mar_2020", "feb_2021"):
+        s = sim.load_scenario(f"scenarios/history/{name}.toml")
+        events = run_replication(s, 1, 0).events
+        scripted = [r for r in rows_of(events, "attack") if r["detail"].startswith("documented")]
+        assert len(scripted) == 1
+        attack = next(iter(s.scripted_attacks.values()))
+        assert (scripted[0]["us_killed"], scripted[0]["us_injured"]) == (attack.us_killed,
+                                                                         attack.us_injured)
+
+
+@pytest.mark.parametrize("path", ["scenarios/policies/never.toml", "scenarios/policies/strike_big.toml"])
+def test_policy_variants_differ_from_the_baseline(baseline, path):
+    a = sim.run(baseline, reps=30, seed=3).summary
+    b = sim.run(sim.load_scenario(path), reps=30, seed=3).summary
+    assert a["targets_struck"].mean() != b["targets_struck"].mean()

@@ -1,0 +1,150 @@
+"""Scenario files: loading, extends, overrides, and one clear error for each kind of bad input."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import sim
+from sim.scenario import ScenarioError, load_scenario, parse_override, resolved_toml, scenario_hash
+from tests.conftest import BASELINE, ROOT
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def child(tmp_path: Path, body: str, name: str = "child.toml") -> Path:
+    return write(tmp_path, name, f'extends = "{BASELINE.as_posix()}"\n{body}')
+
+
+def error_of(path, overrides=()) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides)
+    return info.value
+
+
+def test_baseline_loads_with_documented_values(baseline):
+    assert baseline.meta.start_date.isoformat() == "2023-10-17"
+    assert baseline.meta.end_date.isoformat() == "2024-03-31"
+    assert baseline.b1b.round_trip_miles == 15000
+    assert baseline.b1b.block_time_hours == 44
+    assert baseline.command.packages["mass_casualty"].targets == 85
+    assert baseline.command.packages["mass_casualty"].facilities == 7
+    assert baseline.horizon_hours == 167 * 24
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").rglob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_scenario_validates(path):
+    assert load_scenario(path).meta.name
+
+
+def test_extends_changes_only_the_keys_it_sets(tmp_path, baseline):
+    path = child(tmp_path, '[militia]\nbranching_ratio = 0.2\n')
+    s = load_scenario(path)
+    assert s.militia.branching_ratio == 0.2
+    assert s.militia.background_rate_per_day == baseline.militia.background_rate_per_day
+    assert s.bases == baseline.bases
+
+
+def test_extends_chain_of_three_files(tmp_path):
+    child(tmp_path, '[militia]\nbranching_ratio = 0.2\n', "mid.toml")
+    top = write(tmp_path, "top.toml", 'extends = "mid.toml"\n[command]\npolicy = "never"\n')
+    s = load_scenario(top)
+    assert (s.militia.branching_ratio, s.command.policy) == (0.2, "never")
+
+
+def test_set_overrides_parse_toml_values_and_fall_back_to_strings():
+    assert parse_override("a.b=0.5") == (["a", "b"], 0.5)
+    assert parse_override("a=never") == (["a"], "never")
+    assert parse_override("a.b=true") == (["a", "b"], True)
+    s = sim.load_scenario(BASELINE, ["command.policy=never", "b1b.tanker_pool=1"])
+    assert (s.command.policy, s.b1b.tanker_pool) == ("never", 1)
+
+
+def test_resolved_toml_reloads_to_the_same_scenario(tmp_path, baseline):
+    path = write(tmp_path, "resolved.toml", resolved_toml(baseline))
+    again = load_scenario(path)
+    assert again == baseline
+    assert scenario_hash(again) == scenario_hash(baseline)
+    assert "extends" not in tomllib.loads(path.read_text())
+
+
+def test_missing_file(tmp_path):
+    err = error_of(tmp_path / "nope.toml")
+    assert err.reason == "file not found"
+    assert str(err) == f"{tmp_path / 'nope.toml'}: file not found"
+
+
+def test_malformed_toml(tmp_path):
+    err = error_of(write(tmp_path, "bad.toml", "[meta\nname = 1"))
+    assert err.file.endswith("bad.toml")
+    assert err.reason.startswith("invalid TOML")
+
+
+def test_unknown_key_names_file_path_and_suggests(tmp_path):
+    err = error_of(child(tmp_path, "[militia]\nbranching_ration = 0.3\n"))
+    assert err.file.endswith("child.toml")
+    assert err.key_path == "militia.branching_ration"
+    assert "unknown key" in err.reason and "branching_ratio" in err.reason
+
+
+def test_probability_out_of_range(tmp_path):
+    err = error_of(child(tmp_path, "[b1b]\nmission_capable_rate = 1.3\n"))
+    assert err.key_path == "b1b.mission_capable_rate"
+    assert "1.3" in err.reason and "less than or equal to 1" in err.reason
+
+
+def test_error_names_the_file_that_holds_the_bad_key(tmp_path):
+    parent = child(tmp_path, "[militia]\nbranching_ratio = 1.5\n", "parent.toml")
+    top = write(tmp_path, "top.toml", 'extends = "parent.toml"\n[meta]\nname = "x"\n')
+    err = error_of(top)
+    assert err.file == str(parent) and err.key_path == "militia.branching_ratio"
+
+
+def test_set_error_is_attributed_to_set(tmp_path):
+    err = error_of(BASELINE, ["militia.branching_ratio=-1"])
+    assert err.file == "--set" and err.key_path == "militia.branching_ratio"
+
+
+def test_extends_points_nowhere(tmp_path):
+    err = error_of(write(tmp_path, "x.toml", 'extends = "missing.toml"\n'))
+    assert err.key_path == "extends" and "points to no file" in err.reason
+
+
+def test_extends_loop(tmp_path):
+    write(tmp_path, "a.toml", 'extends = "b.toml"\n')
+    write(tmp_path, "b.toml", 'extends = "a.toml"\n')
+    assert "loop" in error_of(tmp_path / "a.toml").reason
+
+
+def test_missing_required_key(tmp_path):
+    text = BASELINE.read_text().replace("block_time_hours = 44.0", "")
+    err = error_of(write(tmp_path, "x.toml", text))
+    assert err.key_path == "b1b.block_time_hours" and err.reason == "required key is missing"
+
+
+def test_bad_date(tmp_path):
+    err = error_of(child(tmp_path, '[meta]\nstart_date = "17 October 2023"\n'))
+    assert err.key_path == "meta.start_date"
+
+
+def test_broken_cross_reference(tmp_path):
+    err = error_of(child(tmp_path, '[b1b]\nloadout = "GBU-99"\n'))
+    assert err.key_path == "b1b.loadout" and "GBU-99" in err.reason
+
+
+def test_scripted_attack_outside_the_window(tmp_path):
+    body = ('[scripted_attacks.x]\ntime = 2025-01-01T00:00:00\nbase = "erbil"\nweapon = "drone"\n'
+            "salvo = 1\nus_killed = 0\nus_injured = 0\n")
+    err = error_of(child(tmp_path, body))
+    assert err.key_path == "scripted_attacks.x.time"
+
+
+def test_end_before_start(tmp_path):
+    err = error_of(child(tmp_path, "[meta]\nend_date = 2023-01-01\n"))
+    assert err.key_path == "meta.end_date"
