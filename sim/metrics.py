@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import maximum_filter1d
 
 from sim.model import events as ev
 from sim.model.events import COL, Rung
@@ -97,11 +98,11 @@ def _ladder(ladder: list[tuple[float, int]], s: Scenario) -> tuple[int, list[int
         d = d if d < last else last
         if r > daily[d]:
             daily[d] = r
-    peak = np.array(daily)
-    current = peak.copy()
-    for k in range(1, min(math.ceil(s.ladder.memory_days), n_days)):
-        np.maximum(current[k:], peak[:-k], out=current[k:])
-    return int(peak.max()), np.bincount(current, minlength=len(Rung)).tolist()
+    memory = max(1, min(math.ceil(s.ladder.memory_days), n_days))
+    # trailing window [d - memory + 1, d]: origin shifts the centred window to end on day d
+    current = maximum_filter1d(np.array(daily), memory, mode="constant", cval=0,
+                               origin=(memory - 1) // 2)
+    return max(daily), np.bincount(current, minlength=len(Rung)).tolist()
 
 
 def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:

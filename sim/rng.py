@@ -57,26 +57,6 @@ class Streams:
         return gen
 
 
-class UniformBuffer:
-    """Uniform [0, 1) draws from one generator, fetched in blocks (a scalar call costs ~0.5 us)."""
-
-    __slots__ = ("_gen", "_block", "_buf", "_i")
-
-    def __init__(self, gen: np.random.Generator, block: int = 128):
-        self._gen = gen
-        self._block = block
-        self._buf: list[float] = []
-        self._i = 0
-
-    def __call__(self) -> float:
-        i = self._i
-        if i >= len(self._buf):
-            self._buf = self._gen.random(self._block).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
-
-
 def poisson_from_uniform(mean: float, u: float) -> int:
     """Poisson(mean) by inversion of one uniform draw ``u`` (exact for mean up to 50; above, the
     normal approximation). One uniform per draw keeps common random numbers aligned, and for the

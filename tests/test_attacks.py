@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,14 @@ from tests.conftest import variant
 def big_block():
     s = variant()
     table = AttackTable.from_scenario(s)
-    return s, table, table.draw(np.random.default_rng(11), 200_000)
+    outcomes = table.draw(np.random.default_rng(11), 200_000)
+    base, weapon, salvo, intercepted, killed, injured, severity = zip(*outcomes, strict=True)
+    columns = SimpleNamespace(
+        base=list(base), weapon=[table.weapon_names.index(w) for w in weapon], salvo=list(salvo),
+        intercepted=list(intercepted), killed=list(killed), injured=list(injured),
+        severity=list(severity),
+    )
+    return s, table, columns
 
 
 def test_block_draws_are_consistent(big_block):

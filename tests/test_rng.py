@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import poisson
 
-from sim.rng import STREAM_IDS, Streams, UniformBuffer, poisson_from_uniform
+from sim.rng import STREAM_IDS, Streams, poisson_from_uniform
 
 
 def test_streams_do_not_depend_on_the_order_they_are_asked_for():
@@ -28,12 +28,6 @@ def test_streams_differ_by_name_replication_and_seed():
 
 def test_stream_ids_are_unique():
     assert len(set(STREAM_IDS.values())) == len(STREAM_IDS)
-
-
-def test_uniform_buffer_hands_out_the_generator_sequence():
-    buffered = UniformBuffer(np.random.default_rng(3), block=7)
-    expected = np.random.default_rng(3).random(21)
-    assert [buffered() for _ in range(21)] == pytest.approx(expected.tolist())
 
 
 @given(mean=st.floats(0.0, 49.0), u=st.floats(0.0, 0.999999))

@@ -29,6 +29,9 @@ from sim.scenario.schema import Scenario, SeverityThresholds
 
 NONE, MINOR, SERIOUS, DEATHS, MASS = range(5)
 
+#: One attack's outcome: (base index, weapon, salvo, intercepted, killed, injured, severity).
+AttackOutcome = tuple[int, str, int, int, int, int, int]
+
 
 def severity_level(killed: int, injured: int, thresholds: SeverityThresholds) -> int:
     """Severity index of an attack: 0 none, 1 minor injuries, 2 serious, 3 deaths, 4 mass casualty."""
@@ -124,8 +127,9 @@ class AttackTable:
             thresholds=s.attacks.severity,
         )
 
-    def draw(self, gen: np.random.Generator, n: int) -> AttackBlock:
-        """Draw the outcomes of the next ``n`` attacks.
+    def draw(self, gen: np.random.Generator, n: int) -> list[AttackOutcome]:
+        """Draw the outcomes of the next ``n`` attacks, one tuple
+        ``(base index, weapon, salvo, intercepted, killed, injured, severity)`` each.
 
         Takes 4 x n uniforms from ``gen`` (weapon, base, salvo and hits, harm), then 2 per harmed
         attack (injured, killed): most attacks harm no one, so casualties are drawn for few.
@@ -152,17 +156,7 @@ class AttackTable:
                 injured[i] = max(int(h), 1)
                 killed[i] = k
                 severity[i] = severity_level(k, injured[i], self.thresholds)
-        return AttackBlock(weapon.tolist(), base.tolist(), salvo.tolist(),
-                           (salvo - self.outcome_hits[idx]).tolist(), killed, injured, severity)
-
-@dataclass(frozen=True, slots=True)
-class AttackBlock:
-    """Outcomes of a block of attacks, column by column, as Python lists (fast scalar access)."""
-
-    weapon: list[int]
-    base: list[int]
-    salvo: list[int]
-    intercepted: list[int]
-    killed: list[int]
-    injured: list[int]
-    severity: list[int]
+        names = self.weapon_names
+        return list(zip(base.tolist(), [names[w] for w in weapon.tolist()], salvo.tolist(),
+                        (salvo - self.outcome_hits[idx]).tolist(), killed, injured, severity,
+                        strict=True))

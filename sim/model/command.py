@@ -109,9 +109,9 @@ class USCommand:
                              detail="public warning of a coming response: militia disperse")
         yield from self._wait_for_weather(pid)
         if asset == "bomber":
-            yield self.env.process(world.bombers.mission(pkg))
+            yield from world.bombers.mission(pkg)
         else:
-            yield self.env.process(world.theatre.strike(pkg))
+            yield from world.theatre.strike(pkg)
 
     def _wait_for_weather(self, package_id: int):
         weather = self.cfg.weather

@@ -27,8 +27,9 @@ class Rung(IntEnum):
         return self.name.lower()
 
 
-#: Ladder rung of an attack, by severity level index (none, minor, serious, deaths, mass casualty).
-ATTACK_RUNG = (Rung.HARASSMENT, Rung.INJURIES, Rung.INJURIES, Rung.LETHAL_ATTACK, Rung.LETHAL_ATTACK)
+#: Ladder rung of an attack (as int), by severity level index (none, minor, serious, deaths, mass).
+ATTACK_RUNG = tuple(int(r) for r in (Rung.HARASSMENT, Rung.INJURIES, Rung.INJURIES,
+                                     Rung.LETHAL_ATTACK, Rung.LETHAL_ATTACK))
 
 COLUMNS = (
     "t_hours",

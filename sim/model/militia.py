@@ -36,12 +36,12 @@ import simpy
 from sim.model import events as ev
 from sim.model.attacks import AttackTable, severity_level
 from sim.model.events import ATTACK_RUNG, Rung
-from sim.rng import UniformBuffer
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
-_BLOCK = 256
+_BLOCK = 256  # attack outcomes drawn at a time
+_DRAWS = 128  # candidate waits (and acceptance draws) drawn at a time
 _INF = float("inf")
 
 
@@ -98,11 +98,7 @@ class Militia:
         self.table = table
         self._block = None
         self._k = _BLOCK
-        gen = world.streams["attack_times"]
-        self._exp_buf: list[float] = []
-        self._exp_i = 0
-        self._times_gen = gen
-        self._uniform = UniformBuffer(gen, 128)
+        self._times_gen = world.streams["attack_times"]
         self.process = self.env.process(self._generate())
         for key, a in world.scenario.scripted_attacks.items():
             self.env.process(self._scripted(key, a))
@@ -143,14 +139,6 @@ class Militia:
             lam *= self.p.dormancy.rate_multiplier
         return lam
 
-    def _exponential(self) -> float:
-        i = self._exp_i
-        if i >= len(self._exp_buf):
-            self._exp_buf = self._times_gen.standard_exponential(128).tolist()
-            i = 0
-        self._exp_i = i + 1
-        return self._exp_buf[i]
-
     # -- processes ---------------------------------------------------------------------------
     def _generate(self):
         """Thinning. Each pass evaluates the decaying states once at the current time and uses them
@@ -164,7 +152,10 @@ class Militia:
         mu, tau_e, tau_b, tau_s, tau_c = self.mu, self.tau_e, self.tau_b, self.tau_s, self.tau_c
         dormant_multiplier = self.p.dormancy.rate_multiplier
         horizon = self.horizon
-        uniform, exponential = self._uniform, self._exponential
+        gen = self._times_gen
+        # candidate waits and acceptance draws, a block at a time (fixed order: deterministic)
+        waits, w_i = gen.standard_exponential(_DRAWS).tolist(), 0
+        accepts, a_i = gen.random(_DRAWS).tolist(), 0
         d, step_end = self._driver(env.now)
         pending = 0.0  # the bound under which the candidate at the current time was drawn
         while True:
@@ -187,7 +178,10 @@ class Militia:
                             lam *= 1.0 - self.lost * exp((self.tL - t) / tau_c)
                         if dormant:
                             lam *= dormant_multiplier
-                        if uniform() * pending_bound <= lam:
+                        if a_i == _DRAWS:
+                            accepts, a_i = gen.random(_DRAWS).tolist(), 0
+                        a_i += 1
+                        if accepts[a_i - 1] * pending_bound <= lam:
                             self._drawn_attack(t)
                             e = self.E  # now referenced at t
                     bound = d * (mu + e) + b
@@ -198,7 +192,10 @@ class Militia:
                     if until > horizon:
                         until = horizon
                     if bound > 0.0:
-                        t_next = t + exponential() / bound
+                        if w_i == _DRAWS:
+                            waits, w_i = gen.standard_exponential(_DRAWS).tolist(), 0
+                        w_i += 1
+                        t_next = t + waits[w_i - 1] / bound
                         if t_next < until:
                             pending = bound
                             yield env.timeout(t_next - t)
@@ -215,9 +212,7 @@ class Militia:
             self._block = self.table.draw(self.world.streams["attack_outcomes"], _BLOCK)
             k = 0
         self._k = k + 1
-        b = self._block
-        self.attack(t, b.base[k], self.table.weapon_names[b.weapon[k]], b.salvo[k],
-                    b.intercepted[k], b.killed[k], b.injured[k], b.severity[k])
+        self.attack(t, *self._block[k])
 
     def _scripted(self, key: str, a):
         s = self.world.scenario
@@ -235,7 +230,7 @@ class Militia:
         country = tab.base_countries[base]
         location = tab.base_names[base]
         self.world.log.rows.append((
-            t, ev.ATTACK, ev.MILITIA, country, location, -1, "", int(ATTACK_RUNG[severity]),
+            t, ev.ATTACK, ev.MILITIA, country, location, -1, "", ATTACK_RUNG[severity],
             severity, weapon, salvo, intercepted, killed, injured, 0, 0, 0, 0, 0, 0,
             math.nan, 0.0, detail,
         ))

@@ -115,7 +115,7 @@ class BomberFleet:
                               f"in-theatre aircraft strike instead")
             pkg.aircraft = 0
             pkg.asset = "fighter"
-            yield env.process(self.world.theatre.strike(pkg))
+            yield from self.world.theatre.strike(pkg)
             return
         alloc = weaponeer(self.world, pkg, n * c.weapons_per_aircraft[c.loadout])
         t0 = env.now
