@@ -121,10 +121,11 @@ def run(
     wall = time.perf_counter() - started
     info = manifest(sc, scenario, seed, reps, wall, argv=sys.argv[1:])
     write_run(out_dir, result, sc, info)
-    title = (f"{sc.meta.name}: {reps} replications, seed {seed}, "
-             f"{sc.meta.start_date.isoformat()} to {sc.meta.end_date.isoformat()} "
-             f"({wall:.1f} s, {reps / wall if wall else math.inf:,.0f} reps/s)")
-    out_console.print(_summary_table(sc, result.summary, title))
+    out_console.print(
+        f"[bold]{sc.meta.name}[/bold]: {sc.meta.start_date.isoformat()} to "
+        f"{sc.meta.end_date.isoformat()}, {reps} replications, seed {seed}, {wall:.1f} s "
+        f"({reps / wall if wall else math.inf:,.0f} reps/s)", highlight=False)
+    out_console.print(_summary_table(sc, result.summary, "mean and 5-95% interval over replications"))
     out_console.print(f"results in {out_dir}/ (summary.parquet, events.parquet, "
                       f"scenario.resolved.toml, manifest.json)", highlight=False)
 
