@@ -17,7 +17,7 @@ from rich.table import Table
 from sim import runner
 from sim.metrics import describe
 from sim.scenario import Scenario, ScenarioError, load_scenario, scenario_hash
-from sim.store import manifest, write_run
+from sim.store import check_writable, manifest, write_run
 
 app = typer.Typer(
     add_completion=False,
@@ -112,6 +112,10 @@ def run(
         out_dir = out if out is not None else Path("results") / Path(scenario).stem
         if out_dir.exists() and not out_dir.is_dir():
             raise ScenarioError(out_dir, "--out", "exists and is not a folder")
+        try:
+            check_writable(out_dir)
+        except OSError as exc:
+            raise ScenarioError(out_dir, "--out", f"cannot write here ({exc.strerror})") from None
     progress = _LazyProgress(quiet, f"{sc.meta.name}")
     started = time.perf_counter()
     try:
@@ -120,7 +124,12 @@ def run(
         progress.close()
     wall = time.perf_counter() - started
     info = manifest(sc, scenario, seed, reps, wall, argv=sys.argv[1:])
-    write_run(out_dir, result, sc, info)
+    try:
+        write_run(out_dir, result, sc, info)
+    except OSError as exc:
+        err_console.print(f"error: {out_dir}: cannot write results ({exc.strerror})",
+                          markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     out_console.print(
         f"[bold]{sc.meta.name}[/bold]: {sc.meta.start_date.isoformat()} to "
         f"{sc.meta.end_date.isoformat()}, {reps} replications, seed {seed}, {wall:.1f} s "

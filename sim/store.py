@@ -41,6 +41,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def check_writable(out: Path) -> None:
+    """Raise OSError now, before a long run, if result files cannot be written into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".write-check.", dir=out)
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def manifest(scenario: Scenario, source: str, seed: int, reps: int, wall_s: float,
              argv: list[str] | None = None) -> dict:
     return {

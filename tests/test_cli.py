@@ -78,3 +78,27 @@ def test_malformed_scenario_file(tmp_path):
     p = esim("run", str(bad), "--out", str(tmp_path / "out"))
     assert p.returncode == 2 and p.stderr.startswith(f"error: {bad}: invalid TOML")
     assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_output_folder_fails_before_the_run(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    p = esim("run", str(BASELINE), "--reps", "2", "--out", str(blocker / "res"))
+    assert p.returncode == 2 and p.stderr.startswith("error: ") and "Traceback" not in p.stderr
+
+
+def test_progress_bar_appears_only_after_a_second(monkeypatch):
+    from sim import cli
+
+    clock = [100.0]
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: clock[0])
+    quiet = cli._LazyProgress(quiet=True, label="x")
+    lazy = cli._LazyProgress(quiet=False, label="x")
+    lazy(1, 10)
+    assert lazy.bar is None  # fast runs print no bar
+    clock[0] += 1.5
+    quiet(2, 10)
+    lazy(2, 10)
+    assert quiet.bar is None and lazy.bar is not None
+    assert lazy.bar.tasks[0].completed == 2 and lazy.bar.tasks[0].total == 10
+    lazy.close()

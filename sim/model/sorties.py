@@ -162,7 +162,7 @@ class BomberFleet:
 
     def _return(self, pkg: StrikePackage, aircraft: int, crew, took_off: float):
         env, c = self.env, self.cfg
-        yield env.process(self._leg(pkg, aircraft, "inbound"))
+        yield from self._leg(pkg, aircraft, "inbound")
         block = env.now - took_off
         self.world.log.record(env.now, ev.LANDING, ev.US, package=pkg.id, asset="bomber",
                               aircraft=1, wait_hours=block - c.block_time_hours,

@@ -7,7 +7,8 @@ without replacement uses Efraimidis-Spirakis keys u ** (1 / weight).
 
 At time over target (``weapons`` stream), each target is destroyed with probability
 1 - (1 - p) ** n; battle damage assessment sees a survivor with ``bda_detection_probability`` and, if
-``reattack``, the platform's spare weapons re-attack it with the same number of weapons. Occupants
+``reattack``, the platform's spare weapons re-attack it with the same number of weapons, target by
+target while the spares cover it (a target they cannot cover is skipped). Occupants
 (``casualties`` stream) are Poisson(occupants_mean x (1 - dispersal if warned)) and each dies with
 ``lethality_destroyed`` if the target is destroyed, else ``lethality_survived``, so militia killed
 are Poisson(occupants_mean x (1 - dispersal) x lethality) (Poisson thinning). Civilians are present
