@@ -9,13 +9,13 @@ from typing import NamedTuple
 import pandas as pd
 
 from sim.metrics import METRIC_COLUMNS
+from sim.model import events as ev
 from sim.model.events import COLUMNS
 from sim.replication import run_replication
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import COUNTRIES, WEAPON_TYPES, Scenario
 
 Progress = Callable[[int, int], None]
 
-_CATEGORIES = ("event", "actor", "country", "location", "asset", "weapon")
 
 
 class RunResult(NamedTuple):
@@ -56,6 +56,19 @@ def events_frame(rows: list[tuple], rep_index: list[int], scenario: Scenario) ->
     start = pd.Timestamp(dt.datetime.combine(scenario.meta.start_date, dt.time()))
     offset = pd.to_timedelta(frame["t_hours"].astype(float), unit="h").dt.round("s")
     frame.insert(1, "timestamp", start + offset)
-    for name in _CATEGORIES:
-        frame[name] = frame[name].astype("category")
+    for name, values in _categories(scenario).items():
+        frame[name] = pd.Categorical(frame[name], categories=values)
     return frame
+
+
+def _categories(s: Scenario) -> dict[str, list[str]]:
+    """Fixed categories of the text columns: the same dtype whatever the events of a run."""
+    places = [b.name for b in s.bases.values()] + [f.name for f in s.targets.facilities.values()]
+    return {
+        "event": list(ev.EVENT_NAMES),
+        "actor": list(ev.ACTORS),
+        "country": ["", *COUNTRIES],
+        "location": ["", *dict.fromkeys(places)],
+        "asset": list(ev.ASSETS),
+        "weapon": ["", *WEAPON_TYPES],
+    }

@@ -91,3 +91,9 @@ def test_policy_variants_differ_from_the_baseline(baseline, path):
     a = sim.run(baseline, reps=30, seed=3).summary
     b = sim.run(sim.load_scenario(path), reps=30, seed=3).summary
     assert a["targets_struck"].mean() != b["targets_struck"].mean()
+
+
+def test_text_columns_have_no_value_outside_their_categories(baseline):
+    events = sim.run(baseline, reps=20, seed=2).events
+    for name in ("event", "actor", "country", "location", "asset", "weapon"):
+        assert events[name].isna().sum() == 0, name  # a value missing from the categories is NaN

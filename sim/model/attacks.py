@@ -58,24 +58,22 @@ def _poisson_pmf(mean: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AttackTable:
-    """The scenario's attack parameters as lookup tables, ready for block draws.
+    """The scenario's attack parameters as one lookup table, ready for block draws.
 
-    Salvo and hits are drawn jointly by inverse CDF: for each (base, weapon) pair, the outcomes
-    (salvo s, hits h) with probability Poisson(s - 1; salvo_mean - 1) x Binomial(h; s, 1 - p_intercept)
-    are laid end to end, pair j occupying the interval [j, j + 1) of a flat cumulative table, so one
-    ``searchsorted`` draws a whole block. Killed in a lethal attack is drawn the same way.
+    Every possible (base, weapon, salvo s, hits h) is an entry of a flat table with probability
+    weight(base) x share(weapon) x Poisson(s - 1; salvo_mean - 1) x Binomial(h; s, 1 - p_intercept),
+    entries below 1e-12 left out and the rest renormalised; one uniform and one ``searchsorted`` on the
+    cumulative probabilities draw base, weapon, salvo and hits together (inverse CDF). Each entry keeps
+    its harm probability and its outcome tuple for an attack that harms no one.
     """
 
     weapon_names: tuple[str, ...]
-    weapon_cum_share: np.ndarray
     base_keys: tuple[str, ...]
     base_names: tuple[str, ...]
     base_countries: tuple[str, ...]
-    base_cum_weight: np.ndarray
-    outcome_cdf: np.ndarray  # flat: pair index + cumulative probability within the pair
-    outcome_salvo: np.ndarray
-    outcome_hits: np.ndarray
-    outcome_harm: np.ndarray  # chance that the attack harms anyone, given its hits and weapon
+    outcome_cdf: np.ndarray  # cumulative probability of the entries
+    outcome_harm: np.ndarray  # per entry: chance that the attack harms anyone
+    outcome_rows: list[AttackOutcome]  # per entry: the outcome if no one is harmed
     killed_cdf: np.ndarray  # cumulative P(killed - 1 = k)
     injured_log_median: float
     injured_log_sigma: float
@@ -86,40 +84,39 @@ class AttackTable:
     def from_scenario(cls, s: Scenario) -> AttackTable:
         weapons = s.attacks.weapons
         names = tuple(weapons)
-        share = np.array([weapons[w].share for w in names], dtype=float)
+        share_total = sum(w.share for w in weapons.values())
         bases = s.bases
         keys = tuple(bases)
-        weight = np.array([bases[k].weight for k in keys], dtype=float)
-        cdf, salvo, hits, harm = [], [], [], []
-        for j, (k, w) in enumerate((k, w) for k in keys for w in names):
-            profile = weapons[w]
-            extra = _poisson_pmf(profile.salvo_mean - 1.0)
-            sal = np.repeat(np.arange(1, len(extra) + 1), np.arange(2, len(extra) + 2))
-            hit = np.concatenate([np.arange(n + 1) for n in range(1, len(extra) + 1)])
-            prob = extra[sal - 1] * binom.pmf(hit, sal, 1.0 - bases[k].intercept_probability[w])
-            prob /= prob.sum()
-            keep = prob > _TAIL
-            sal, hit, prob = sal[keep], hit[keep], prob[keep] / prob[keep].sum()
-            c = np.cumsum(prob)
-            c[-1] = 1.0
-            cdf.append(j + c)
-            salvo.append(sal)
-            hits.append(hit)
-            harm.append(1.0 - (1.0 - profile.harm_probability_per_hit) ** hit)
+        weight_total = sum(b.weight for b in bases.values())
+        prob, harm, rows = [], [], []
+        for b, key in enumerate(keys):
+            for w in names:
+                pair = bases[key].weight / weight_total * weapons[w].share / share_total
+                if pair <= 0.0:
+                    continue
+                extra = _poisson_pmf(weapons[w].salvo_mean - 1.0)
+                salvo = np.repeat(np.arange(1, len(extra) + 1), np.arange(2, len(extra) + 2))
+                hits = np.concatenate([np.arange(n + 1) for n in range(1, len(extra) + 1)])
+                p = pair * extra[salvo - 1] * binom.pmf(
+                    hits, salvo, 1.0 - bases[key].intercept_probability[w])
+                keep = p > _TAIL
+                prob.append(p[keep])
+                harm.append(1.0 - (1.0 - weapons[w].harm_probability_per_hit) ** hits[keep])
+                rows.extend((b, w, int(n), int(n - h), 0, 0, NONE)
+                            for n, h in zip(salvo[keep], hits[keep], strict=True))
+        cdf = np.cumsum(np.concatenate(prob))
+        cdf /= cdf[-1]
         cas = s.attacks.casualties
         killed_cdf = np.cumsum(_poisson_pmf(cas.killed_mean - 1.0))
         killed_cdf[-1] = 1.0
         return cls(
             weapon_names=names,
-            weapon_cum_share=np.cumsum(share) / share.sum(),
             base_keys=keys,
             base_names=tuple(bases[k].name for k in keys),
             base_countries=tuple(bases[k].country for k in keys),
-            base_cum_weight=np.cumsum(weight) / weight.sum(),
-            outcome_cdf=np.concatenate(cdf),
-            outcome_salvo=np.concatenate(salvo),
-            outcome_hits=np.concatenate(hits),
+            outcome_cdf=cdf,
             outcome_harm=np.concatenate(harm),
+            outcome_rows=rows,
             killed_cdf=killed_cdf,
             injured_log_median=math.log(cas.injured_median),
             injured_log_sigma=cas.injured_log_sigma,
@@ -131,21 +128,15 @@ class AttackTable:
         """Draw the outcomes of the next ``n`` attacks, one tuple
         ``(base index, weapon, salvo, intercepted, killed, injured, severity)`` each.
 
-        Takes 4 x n uniforms from ``gen`` (weapon, base, salvo and hits, harm), then 2 per harmed
-        attack (injured, killed): most attacks harm no one, so casualties are drawn for few.
+        Takes 2 x n uniforms from ``gen`` (the table entry, harm), then 2 per harmed attack
+        (injured, killed): most attacks harm no one, so casualties are drawn for few.
         """
-        u = gen.random((4, n))
-        nw = len(self.weapon_names)
-        weapon = np.minimum(np.searchsorted(self.weapon_cum_share, u[0], side="right"), nw - 1)
-        base = np.minimum(np.searchsorted(self.base_cum_weight, u[1], side="right"),
-                          len(self.base_keys) - 1)
-        idx = np.searchsorted(self.outcome_cdf, base * nw + weapon + u[2], side="right")
-        idx = np.minimum(idx, len(self.outcome_cdf) - 1)
-        salvo = self.outcome_salvo[idx]
-        harmed = np.flatnonzero(u[3] < self.outcome_harm[idx]).tolist()
-        killed = [0] * n
-        injured = [0] * n
-        severity = [NONE] * n
+        u = gen.random((2, n))
+        idx = np.minimum(np.searchsorted(self.outcome_cdf, u[0], side="right"),
+                         len(self.outcome_cdf) - 1)
+        harmed = np.flatnonzero(u[1] < self.outcome_harm[idx]).tolist()
+        rows = self.outcome_rows
+        block = [rows[i] for i in idx.tolist()]
         if harmed:
             c = gen.random((2, len(harmed)))
             hurt = np.ceil(np.exp(self.injured_log_median + self.injured_log_sigma * ndtri(c[0])))
@@ -153,10 +144,8 @@ class AttackTable:
             dead = np.where(c[1] < p_kill, 1 + np.searchsorted(
                 self.killed_cdf, c[1] / p_kill if p_kill > 0 else c[1], side="right"), 0)
             for i, h, k in zip(harmed, hurt.tolist(), dead.tolist(), strict=True):
-                injured[i] = max(int(h), 1)
-                killed[i] = k
-                severity[i] = severity_level(k, injured[i], self.thresholds)
-        names = self.weapon_names
-        return list(zip(base.tolist(), [names[w] for w in weapon.tolist()], salvo.tolist(),
-                        (salvo - self.outcome_hits[idx]).tolist(), killed, injured, severity,
-                        strict=True))
+                injured = max(int(h), 1)
+                base, weapon, salvo, intercepted = block[i][:4]
+                block[i] = (base, weapon, salvo, intercepted, k, injured,
+                            severity_level(k, injured, self.thresholds))
+        return block

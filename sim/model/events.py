@@ -8,6 +8,7 @@ to an event are 0, strings are empty, ``package`` is -1 outside a strike package
 
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 
 
@@ -79,11 +80,13 @@ STRIKE = "strike"
 MILITIA = "militia"
 US = "us"
 
-_DEFAULT_ROW = [0] * len(COLUMNS)
-for _name, _value in dict(country="", location="", asset="", weapon="", detail="", package=-1,
-                          militia_capacity=float("nan"), wait_hours=0.0, t_hours=0.0).items():
-    _DEFAULT_ROW[COL[_name]] = _value
-
+#: Every event name, in the order of a mission (the categories of the ``event`` column).
+EVENT_NAMES = (
+    ATTACK, HALT, RESUME, DECISION, WARNING, WEATHER_DELAY, AIRCRAFT_WAIT, GENERATION, TAKEOFF,
+    REFUEL, TIME_OVER_TARGET, LANDING, BREAKAGE, SORTIE_CANCELLED, THEATRE_SORTIES, STRIKE,
+)
+ACTORS = (MILITIA, US)
+ASSETS = ("", "fighter", "bomber", "drone")
 
 class EventLog:
     """Append-only log of one replication's events, in time order."""
@@ -93,15 +96,18 @@ class EventLog:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
 
-    def record(self, t_hours: float, event: str, actor: str, **fields) -> None:
-        """Record one event; an unknown field name is an error (it would be lost silently)."""
-        row = _DEFAULT_ROW.copy()
-        row[0] = t_hours
-        row[1] = event
-        row[2] = actor
-        for key, value in fields.items():
-            row[COL[key]] = value
-        self.rows.append(tuple(row))
+    def record(self, t_hours: float, event: str, actor: str, *, country: str = "",
+               location: str = "", package: int = -1, asset: str = "", rung: int = 0,
+               severity: int = 0, weapon: str = "", salvo: int = 0, intercepted: int = 0,
+               us_killed: int = 0, us_injured: int = 0, aircraft: int = 0, targets: int = 0,
+               destroyed: int = 0, munitions: int = 0, militia_killed: int = 0,
+               civilians_killed: int = 0, militia_capacity: float = math.nan,
+               wait_hours: float = 0.0, detail: str = "") -> None:
+        """Record one event; the fields are :data:`COLUMNS`, in order (an unknown one is an error)."""
+        self.rows.append((t_hours, event, actor, country, location, package, asset, rung, severity,
+                          weapon, salvo, intercepted, us_killed, us_injured, aircraft, targets,
+                          destroyed, munitions, militia_killed, civilians_killed,
+                          militia_capacity, wait_hours, detail))
 
     def __len__(self) -> int:
         return len(self.rows)
