@@ -138,3 +138,23 @@ def test_capacity_loss_and_regeneration(baseline):
     assert m.capacity(100.0 + tau) == pytest.approx(1 - 0.4 / math.e)
     m.on_strike(100.0, 10, 0, 5.0)
     assert m.capacity(100.0) == pytest.approx(baseline.militia.capacity_floor)
+
+
+def test_attack_outcomes_continue_their_block_after_the_process_restarts():
+    """When the attack process has ended and a strike restarts it, its attacks take the next outcomes
+    of the same block, not a new block (the k-th attack has the same outcome under every policy)."""
+    s = variant(*NO_US_RESPONSE, "militia.background_rate_per_day=0", "militia.branching_ratio=0")
+    w = World(s, 8, 0)
+    block = w.militia.table.draw(np.random.default_rng(1), 256)
+    w.militia._block, w.militia._k = block, 5
+    w.env.run(until=24.0)
+    assert not w.militia.process.is_alive and w.militia._k == 5  # no attack possible: it ended
+    w.militia.mu = 2.0  # attacks per hour from now on
+    w.militia._restart()
+    w.env.run(until=48.0)
+    attacks = [r for r in w.log.rows if r[1] == "attack"]
+    assert attacks
+    for row, outcome in zip(attacks, block[5:], strict=False):
+        base, weapon, salvo, intercepted, killed, injured, severity = outcome
+        assert (row[9], row[10], row[11], row[12], row[13], row[8]) == (
+            weapon, salvo, intercepted, killed, injured, severity)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.model import events as ev
-from sim.model.attacks import AttackTable, severity_level
+from sim.model.attacks import AttackOutcome, AttackTable, severity_level
 from sim.model.events import ATTACK_RUNG, Rung
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Militia:
         self._step = 0
         # attack outcomes and candidate draws
         self.table = table
-        self._block = None
+        self._block: list = []
         self._k = _BLOCK
         self._times_gen = world.streams["attack_times"]
         self.process = self.env.process(self._generate())
@@ -156,6 +156,9 @@ class Militia:
         # candidate waits and acceptance draws, a block at a time (fixed order: deterministic)
         waits, w_i = gen.standard_exponential(_DRAWS).tolist(), 0
         accepts, a_i = gen.random(_DRAWS).tolist(), 0
+        # attack outcomes, a block at a time; the position survives a restart of the process, so
+        # the k-th attack has the same outcome under every policy
+        outcomes, o_i = self._block, self._k
         d, step_end = self._driver(env.now)
         pending = 0.0  # the bound under which the candidate at the current time was drawn
         while True:
@@ -182,7 +185,11 @@ class Militia:
                             accepts, a_i = gen.random(_DRAWS).tolist(), 0
                         a_i += 1
                         if accepts[a_i - 1] * pending_bound <= lam:
-                            self._drawn_attack(t)
+                            if o_i == _BLOCK:
+                                outcomes, o_i = self.table.draw(
+                                    self.world.streams["attack_outcomes"], _BLOCK), 0
+                            o_i += 1
+                            self.attack(t, outcomes[o_i - 1])
                             e = self.E  # now referenced at t
                     bound = d * (mu + e) + b
                     if dormant:
@@ -201,31 +208,24 @@ class Militia:
                             yield env.timeout(t_next - t)
                             continue
                     if until >= horizon:
-                        return  # no more attacks before the end
+                        self._block, self._k = outcomes, o_i
+                        return  # no more attacks before the end (a strike may restart us)
                     yield env.timeout(until - t)  # the bound changes here (driver step, halt end)
             except simpy.Interrupt:
                 pending = 0.0  # the state changed: draw again from now (waits are memoryless)
 
-    def _drawn_attack(self, t: float) -> None:
-        k = self._k
-        if k >= _BLOCK:
-            self._block = self.table.draw(self.world.streams["attack_outcomes"], _BLOCK)
-            k = 0
-        self._k = k + 1
-        self.attack(t, *self._block[k])
-
     def _scripted(self, key: str, a):
         s = self.world.scenario
         yield self.env.timeout(s.hours_since_start(a.time))
-        base = self.table.base_keys.index(a.base)
-        sev = severity_level(a.us_killed, a.us_injured, s.attacks.severity)
-        self.attack(self.env.now, base, a.weapon, a.salvo, a.intercepted, a.us_killed,
-                    a.us_injured, sev, detail=f"documented attack '{key}'")
+        outcome = (self.table.base_keys.index(a.base), a.weapon, a.salvo, a.intercepted,
+                   a.us_killed, a.us_injured,
+                   severity_level(a.us_killed, a.us_injured, s.attacks.severity))
+        self.attack(self.env.now, outcome, detail=f"documented attack '{key}'")
         self._restart()
 
-    def attack(self, t: float, base: int, weapon: str, salvo: int, intercepted: int,
-               killed: int, injured: int, severity: int, detail: str = "") -> None:
+    def attack(self, t: float, outcome: AttackOutcome, detail: str = "") -> None:
         """Record an attack, excite the process and tell the US command."""
+        base, weapon, salvo, intercepted, killed, injured, severity = outcome
         tab = self.table
         country = tab.base_countries[base]
         location = tab.base_names[base]
