@@ -147,11 +147,12 @@ def test_attack_outcomes_continue_their_block_after_the_process_restarts():
     w = World(s, 8, 0)
     block = w.militia.table.draw(np.random.default_rng(1), 256)
     w.militia._block, w.militia._k = block, 5
-    w.env.run(until=24.0)
+    after_truce = s.hours_since_start(s.drivers["gaza_truce"].end_date) + 48.0
+    w.env.run(until=after_truce)
     assert not w.militia.process.is_alive and w.militia._k == 5  # no attack possible: it ended
     w.militia.mu = 2.0  # attacks per hour from now on
     w.militia._restart()
-    w.env.run(until=48.0)
+    w.env.run(until=after_truce + 24.0)
     attacks = [r for r in w.log.rows if r[1] == "attack"]
     assert attacks
     for row, outcome in zip(attacks, block[5:], strict=False):
