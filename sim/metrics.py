@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -54,55 +56,49 @@ def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
     """Metrics of one replication from its event rows (see the module docstring)."""
     attacks = [r for r in rows if r[_EVENT] == ev.ATTACK]
     strikes = [r for r in rows if r[_EVENT] == ev.STRIKE]
-    by_country = {"Iraq": 0, "Syria": 0, "Jordan": 0}
-    for r in attacks:
-        by_country[r[_COUNTRY]] += 1
+    by_country = Counter(map(itemgetter(_COUNTRY), attacks))
     lethal = [r[_T] for r in attacks if r[_KILLED]]
     first_lethal = lethal[0] if lethal else math.inf
     after = [r[_T] for r in strikes if r[_T] > first_lethal]
     halts = [r[_T] for r in rows if r[_EVENT] == ev.HALT]
-    ladder = [(r[_T], r[_RUNG]) for r in rows if r[_RUNG] > 0]
-    max_rung, rung_days = _ladder(ladder, scenario)
+    max_rung, rung_days = _ladder(rows, scenario)
     return {
         "attacks": len(attacks),
         "attacks_iraq": by_country["Iraq"],
         "attacks_syria": by_country["Syria"],
         "attacks_jordan": by_country["Jordan"],
-        "us_killed": sum(r[_KILLED] for r in attacks),
-        "us_injured": sum(r[_INJURED] for r in attacks),
+        "us_killed": sum(map(itemgetter(_KILLED), attacks)),
+        "us_injured": sum(map(itemgetter(_INJURED), attacks)),
         "strikes": len({(r[_PACKAGE], r[_ASSET] == "drone") for r in strikes}),
         "sorties_b1b": sum(r[_AIRCRAFT] for r in rows if r[_EVENT] == ev.TAKEOFF),
-        "targets_struck": sum(r[_TARGETS] for r in strikes),
-        "targets_destroyed": sum(r[_DESTROYED] for r in strikes),
-        "munitions_expended": sum(r[_MUNITIONS] for r in strikes),
-        "militia_killed": sum(r[_MKILLED] for r in strikes),
-        "civilians_killed": sum(r[_CKILLED] for r in strikes),
+        "targets_struck": sum(map(itemgetter(_TARGETS), strikes)),
+        "targets_destroyed": sum(map(itemgetter(_DESTROYED), strikes)),
+        "munitions_expended": sum(map(itemgetter(_MUNITIONS), strikes)),
+        "militia_killed": sum(map(itemgetter(_MKILLED), strikes)),
+        "civilians_killed": sum(map(itemgetter(_CKILLED), strikes)),
         "halted": bool(halts),
         "halt_day": halts[0] / 24.0 if halts else math.nan,
         "lag_lethal_to_strike_hours": after[0] - first_lethal if after else math.nan,
         "max_rung": max_rung,
-        "outcome": _outcome([r[_T] for r in attacks], max_rung, scenario),
+        "outcome": _outcome(list(map(itemgetter(_T), attacks)), max_rung, scenario),
         **dict(zip(RUNG_COLUMNS, rung_days, strict=True)),
     }
 
 
-def _ladder(ladder: list[tuple[float, int]], s: Scenario) -> tuple[int, list[int]]:
+def _ladder(rows: list[tuple], s: Scenario) -> tuple[int, list[int]]:
     """Highest rung, and days spent at each rung (current rung = max over the trailing memory)."""
     n_days = int(round(s.horizon_hours / 24.0))
-    if not ladder:
+    if not rows:
         return 0, [n_days] + [0] * (len(Rung) - 1)
-    daily = [0] * n_days
-    last = n_days - 1
-    for t, r in ladder:
-        d = int(t // 24.0)
-        d = d if d < last else last
-        if r > daily[d]:
-            daily[d] = r
+    hours = np.fromiter(map(itemgetter(_T), rows), dtype=np.float64, count=len(rows))
+    rungs = np.fromiter(map(itemgetter(_RUNG), rows), dtype=np.int64, count=len(rows))
+    days = np.minimum((hours // 24.0).astype(np.int64), n_days - 1)
+    daily = np.zeros(n_days, dtype=np.int64)
+    np.maximum.at(daily, days, rungs)
     memory = max(1, min(math.ceil(s.ladder.memory_days), n_days))
     # trailing window [d - memory + 1, d]: origin shifts the centred window to end on day d
-    current = maximum_filter1d(np.array(daily), memory, mode="constant", cval=0,
-                               origin=(memory - 1) // 2)
-    return max(daily), np.bincount(current, minlength=len(Rung)).tolist()
+    current = maximum_filter1d(daily, memory, mode="constant", cval=0, origin=(memory - 1) // 2)
+    return int(daily.max()), np.bincount(current, minlength=len(Rung)).tolist()
 
 
 def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:
