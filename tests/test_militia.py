@@ -159,3 +159,18 @@ def test_attack_outcomes_continue_their_block_after_the_process_restarts():
         base, weapon, salvo, intercepted, killed, injured, severity = outcome
         assert (row[9], row[10], row[11], row[12], row[13], row[8]) == (
             weapon, salvo, intercepted, killed, injured, severity)
+
+
+@pytest.mark.parametrize("overrides", [(), ("command.policy=proportional",),
+                                        ("militia.dormancy.rate_multiplier=0.1",)])
+def test_lookahead_gives_the_same_events_as_one_timeout_per_candidate(monkeypatch, overrides):
+    s = variant(*overrides)
+    with_lookahead = [run_replication(s, 7, rep).events for rep in range(25)]
+    monkeypatch.setattr("sim.model.militia.Militia.lookahead", False)
+    without = [run_replication(s, 7, rep).events for rep in range(25)]
+    for a, b in zip(with_lookahead, without, strict=True):
+        assert len(a) == len(b)
+        for ra, rb in zip(a, b, strict=True):
+            assert ra[0] == pytest.approx(rb[0], abs=1e-6)  # float rounding of summed delays
+            assert ra[1:20] == rb[1:20] and ra[22] == rb[22]
+            assert ra[20] == pytest.approx(rb[20], nan_ok=True) and ra[21] == pytest.approx(rb[21])

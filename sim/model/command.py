@@ -54,9 +54,14 @@ class USCommand:
         self.pending_decision = 0
         self.packages = 0
 
+    def acts_on(self, severity: int) -> bool:
+        """Whether an attack of this severity, now, starts a decision (the militia asks first, to
+        bring SimPy's clock to the attack before the decision is scheduled)."""
+        return severity >= self.threshold and severity > self.pending_severity
+
     def on_attack(self, t: float, severity: int, country: str, location: str) -> None:
         """Called by the militia for every attack, at the time of the attack."""
-        if severity < self.threshold or severity <= self.pending_severity:
+        if not self.acts_on(severity):
             return
         self.pending_decision += 1
         self.pending_severity = severity

@@ -69,6 +69,10 @@ def driver_steps(world_scenario) -> tuple[list[float], list[float]]:
 class Militia:
     """The militia network: attack process, excitation, capacity and the halt."""
 
+    #: Evaluate candidates without a SimPy timeout when no other event can come first (exact; off,
+    #: every candidate is a timeout, as a reference for tests).
+    lookahead = True
+
     def __init__(self, world: World, table: AttackTable, steps: tuple[list[float], list[float]]):
         self.world = world
         self.env = world.env
@@ -96,6 +100,8 @@ class Militia:
         self._step = 0
         # attack outcomes and candidate draws
         self.table = table
+        # candidates and bound changes handled without a SimPy timeout (model events, for benchmarks)
+        self.inline_events = 0
         self._block: list = []
         self._k = _BLOCK
         self._times_gen = world.streams["attack_times"]
@@ -141,8 +147,15 @@ class Militia:
 
     # -- processes ---------------------------------------------------------------------------
     def _generate(self):
-        """Thinning. Each pass evaluates the decaying states once at the current time and uses them
-        both to accept or reject the candidate drawn for this time and to bound the next one.
+        """Thinning. Each pass evaluates the decaying states once at the candidate's time t and uses
+        them both to accept or reject the candidate and to bound the next one.
+
+        Only a strike (or a scripted attack) changes the states, and only through another SimPy
+        event. So while the next candidate comes before the next scheduled event (``env.peek()``),
+        nothing can happen in between and the candidate is evaluated at once, without a timeout;
+        the process yields to SimPy when another event comes first, and before an attack that the
+        US command acts on (so that its decision starts on SimPy's clock at the attack). The result
+        is exactly that of one timeout per candidate, at about half the cost.
 
         This is the model's hot loop: draws, the driver step and the outcome block are read from
         locals (strikes change the decaying states, never the driver schedule or the buffers).
@@ -152,6 +165,8 @@ class Militia:
         mu, tau_e, tau_b, tau_s, tau_c = self.mu, self.tau_e, self.tau_b, self.tau_s, self.tau_c
         dormant_multiplier = self.p.dormancy.rate_multiplier
         horizon = self.horizon
+        acts_on = self.world.command.acts_on
+        lookahead = self.lookahead
         gen = self._times_gen
         # candidate waits and acceptance draws, a block at a time (fixed order: deterministic)
         waits, w_i = gen.standard_exponential(_DRAWS).tolist(), 0
@@ -159,12 +174,12 @@ class Militia:
         # attack outcomes, a block at a time; the position survives a restart of the process, so
         # the k-th attack has the same outcome under every policy
         outcomes, o_i = self._block, self._k
-        d, step_end = self._driver(env.now)
-        pending = 0.0  # the bound under which the candidate at the current time was drawn
+        t = env.now
+        d, step_end = self._driver(t)
+        pending = 0.0  # the bound under which the candidate at time t was drawn
         while True:
             try:
                 while True:
-                    t = env.now
                     if t >= step_end:
                         d, step_end = self._driver(t)
                     until = step_end
@@ -189,7 +204,10 @@ class Militia:
                                 outcomes, o_i = self.table.draw(
                                     self.world.streams["attack_outcomes"], _BLOCK), 0
                             o_i += 1
-                            self.attack(t, outcomes[o_i - 1])
+                            outcome = outcomes[o_i - 1]
+                            if t > env.now and (acts_on(outcome[6]) or not lookahead):
+                                yield env.timeout(t - env.now)  # nothing else can come first
+                            self.attack(t, outcome)
                             e = self.E  # now referenced at t
                     bound = d * (mu + e) + b
                     if dormant:
@@ -205,14 +223,23 @@ class Militia:
                         t_next = t + waits[w_i - 1] / bound
                         if t_next < until:
                             pending = bound
-                            yield env.timeout(t_next - t)
+                            if not lookahead or t_next >= env.peek():
+                                yield env.timeout(t_next - env.now)
+                            else:
+                                self.inline_events += 1
+                            t = t_next
                             continue
                     if until >= horizon:
                         self._block, self._k = outcomes, o_i
                         return  # no more attacks before the end (a strike may restart us)
-                    yield env.timeout(until - t)  # the bound changes here (driver step, halt end)
+                    if not lookahead or until >= env.peek():
+                        yield env.timeout(until - env.now)
+                    else:
+                        self.inline_events += 1
+                    t = until  # the bound changes here (driver step, end of the halt)
             except simpy.Interrupt:
                 pending = 0.0  # the state changed: draw again from now (waits are memoryless)
+                t = env.now
 
     def _scripted(self, key: str, a):
         s = self.world.scenario

@@ -78,3 +78,9 @@ class World:
     def simpy_events(self) -> int:
         """SimPy events scheduled so far (for benchmarks)."""
         return next(self.env._eid)
+
+    @property
+    def model_events(self) -> int:
+        """Model events so far: SimPy events plus the attack candidates and bound changes that the
+        militia evaluated without a timeout (each would be one SimPy timeout without its lookahead)."""
+        return self.simpy_events + self.militia.inline_events
