@@ -91,7 +91,7 @@ def main() -> None:
     print(f"python {platform.python_version()}, simpy {simpy.__version__}, {platform.machine()}, "
           f"scenario {scenario.meta.name}, {args.reps} replications, median of {args.repeat}")
     print(f"raw SimPy timeouts per second:          {raw_rate:12,.0f}")
-    print(f"baseline replications per second:       {reps_rate:12,.0f}   (target >= 500)")
+    print(f"replications per second (one core):     {reps_rate:12,.0f}   (baseline target >= 500)")
     print(f"  model events per replication:         {events / args.reps:12,.1f}")
     print(f"    of which SimPy events:              {simpy_events / args.reps:12,.1f}")
     print(f"  event-log rows per replication:       {rows / args.reps:12,.1f}")

@@ -60,9 +60,7 @@ class USCommand:
         return severity >= self.threshold and severity > self.pending_severity
 
     def on_attack(self, t: float, severity: int, country: str, location: str) -> None:
-        """Called by the militia for every attack, at the time of the attack."""
-        if not self.acts_on(severity):
-            return
+        """Start a decision on an attack that :meth:`acts_on` accepts, at the time of the attack."""
         self.pending_decision += 1
         self.pending_severity = severity
         trigger = f"{SEVERITY_LEVELS[severity].replace('_', ' ')} attack on {location} ({country})"

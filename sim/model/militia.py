@@ -268,7 +268,9 @@ class Militia:
             self.E = e + self.alpha / self.tau_e
             self.tE = t
         self.world.us_killed += killed
-        self.world.command.on_attack(t, severity, country, location)
+        command = self.world.command
+        if command.acts_on(severity):
+            command.on_attack(t, severity, country, location)
 
     # -- reactions to US strikes ---------------------------------------------------------------
     def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float) -> float:
