@@ -70,3 +70,12 @@ def test_package_plan_and_outcome_are_consistent(seed, facilities, extra):
         assert 0 <= d <= n and m >= n and k >= 0 and c >= 0
     assert sum(r.munitions) <= alloc.bomber_loaded + alloc.theatre_loaded
     assert 0 <= r.capacity_loss <= 1
+
+
+def test_a_halt_is_logged_after_the_strike_that_caused_it():
+    s = tower_22("militia.dormancy.max_probability=1", "militia.dormancy.killed_scale_militia=0.01")
+    events = run_replication(s, 21, 0).events
+    kinds = [r[1] for r in events]
+    halt = kinds.index("halt")
+    assert kinds[halt - 1] == "strike" and events[halt - 1][0] == events[halt][0]
+    assert "halt" not in kinds[:kinds.index("strike")]

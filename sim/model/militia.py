@@ -29,6 +29,7 @@ The halt: after a US strike that kills militia, if US personnel have been killed
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
@@ -273,8 +274,11 @@ class Militia:
             command.on_attack(t, severity, country, location)
 
     # -- reactions to US strikes ---------------------------------------------------------------
-    def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float) -> float:
-        """Apply a US strike's effects from time t on; return the capacity left."""
+    def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float,
+                  record: Callable[[float], None] | None = None) -> float:
+        """Apply a US strike from time t on and return the capacity left: first its damage (capacity,
+        burst, deterrence), then ``record(capacity)`` (the strike's own event rows, so that they come
+        before a halt they cause), then the militia's response (the halt)."""
         p = self.p
         severity = math.log1p(destroyed + killed)
         if capacity_loss > 0.0:
@@ -288,9 +292,12 @@ class Militia:
             if self.deter:
                 self.A = self.A * math.exp((self.tA - t) / self.tau_s) + self.deter * severity
                 self.tA = t
+        capacity = self.capacity(t)
+        if record is not None:
+            record(capacity)
         self._maybe_halt(t, killed)
         self._restart()
-        return self.capacity(t)
+        return capacity
 
     def _restart(self) -> None:
         """Make the attack process thin again from now: the intensity has changed."""

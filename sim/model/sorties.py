@@ -165,7 +165,7 @@ class BomberFleet:
         yield from self._leg(pkg, aircraft, "inbound")
         block = env.now - took_off
         self.world.log.record(env.now, ev.LANDING, ev.US, package=pkg.id, asset="bomber",
-                              aircraft=1, wait_hours=block - c.block_time_hours,
+                              aircraft=1, wait_hours=round(block - c.block_time_hours, 6),
                               detail=f"bomber {aircraft + 1} lands at {c.home_base} after "
                                      f"{block:.1f} h")
         self._release_after(self.crews, crew, c.crew_rest_hours)

@@ -240,21 +240,25 @@ def carry_out(world: World, pkg: StrikePackage) -> StrikeResult:
     """Resolve a package now, log one ``strike`` row per facility and let the militia react."""
     t = world.env.now
     r = resolve(world, pkg)
-    capacity = world.militia.on_strike(t, sum(r.destroyed), sum(r.militia_killed), r.capacity_loss)
     tab = world.targets
     rung = int(strike_rung(world, pkg))
     detail = "warned in advance" if pkg.warned else ""
     if r.reattacked:
         detail = (detail + "; " if detail else "") + \
-            f"{r.reattacked} targets re-attacked after damage assessment"
-    for j, fac in enumerate(pkg.facilities):
-        world.log.record(
-            t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
-            location=tab.facility_names[fac], package=pkg.id, asset=pkg.asset, rung=rung,
-            severity=pkg.severity, aircraft=pkg.aircraft, targets=pkg.facility_targets[j],
-            destroyed=r.destroyed[j], munitions=r.munitions[j], militia_killed=r.militia_killed[j],
-            civilians_killed=r.civilians_killed[j], militia_capacity=capacity, detail=detail,
-        )
+            f"{r.reattacked} target{'s' if r.reattacked > 1 else ''} re-attacked after damage assessment"
+
+    def record(capacity: float) -> None:
+        for j, fac in enumerate(pkg.facilities):
+            world.log.record(
+                t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
+                location=tab.facility_names[fac], package=pkg.id, asset=pkg.asset, rung=rung,
+                severity=pkg.severity, aircraft=pkg.aircraft, targets=pkg.facility_targets[j],
+                destroyed=r.destroyed[j], munitions=r.munitions[j],
+                militia_killed=r.militia_killed[j], civilians_killed=r.civilians_killed[j],
+                militia_capacity=capacity, detail=detail,
+            )
+
+    world.militia.on_strike(t, sum(r.destroyed), sum(r.militia_killed), r.capacity_loss, record)
     return r
 
 
@@ -272,14 +276,16 @@ def targeted_strike(world: World, package_id: int, severity: int):
     killed = 1 + escorts if success else 0
     tab = world.targets
     fac = _pick(tab.facility_cum_weight, gen.random())
-    capacity = world.militia.on_strike(t, int(success), killed,
-                                       cfg.capacity_loss if success else 0.0)
-    world.log.record(
-        t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
-        location=tab.facility_names[fac], package=package_id, asset="drone",
-        rung=int(Rung.LEADERSHIP_STRIKE), severity=severity, aircraft=1, targets=1,
-        destroyed=int(success), munitions=cfg.munitions, militia_killed=killed,
-        militia_capacity=capacity,
-        detail="armed-drone strike kills a militia commander" if success
-        else "armed-drone strike on a militia commander misses",
-    )
+
+    def record(capacity: float) -> None:
+        world.log.record(
+            t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
+            location=tab.facility_names[fac], package=package_id, asset="drone",
+            rung=int(Rung.LEADERSHIP_STRIKE), severity=severity, aircraft=1, targets=1,
+            destroyed=int(success), munitions=cfg.munitions, militia_killed=killed,
+            militia_capacity=capacity,
+            detail="armed-drone strike kills a militia commander" if success
+            else "armed-drone strike on a militia commander misses",
+        )
+
+    world.militia.on_strike(t, int(success), killed, cfg.capacity_loss if success else 0.0, record)
