@@ -59,7 +59,7 @@ class USCommand:
         bring SimPy's clock to the attack before the decision is scheduled)."""
         return severity >= self.threshold and severity > self.pending_severity
 
-    def on_attack(self, t: float, severity: int, country: str, location: str) -> None:
+    def on_attack(self, severity: int, country: str, location: str) -> None:
         """Start a decision on an attack that :meth:`acts_on` accepts, at the time of the attack."""
         self.pending_decision += 1
         self.pending_severity = severity

@@ -40,15 +40,15 @@ from sim.model.events import ATTACK_RUNG, Rung
 
 if TYPE_CHECKING:
     from sim.model.world import World
+    from sim.scenario.schema import Scenario
 
 _BLOCK = 256  # attack outcomes drawn at a time
 _DRAWS = 128  # candidate waits (and acceptance draws) drawn at a time
 _INF = float("inf")
 
 
-def driver_steps(world_scenario) -> tuple[list[float], list[float]]:
+def driver_steps(s: Scenario) -> tuple[list[float], list[float]]:
     """Piecewise-constant driver multiplier: (start hours of each step, multiplier on the step)."""
-    s = world_scenario
     edges = {0.0}
     windows = []
     for d in s.drivers.values():
@@ -94,7 +94,6 @@ class Militia:
         self.A = self.tA = 0.0
         self.lost = self.tL = 0.0
         self.dormant_until = -1.0
-        self.halts = 0
         # driver step function, read with a forward-moving pointer (time never goes back)
         self._step_t = steps[0] + [_INF]
         self._step_v = steps[1]
@@ -257,6 +256,7 @@ class Militia:
         tab = self.table
         country = tab.base_countries[base]
         location = tab.base_names[base]
+        # the row in the order of events.COLUMNS, built inline: this runs for every attack
         self.world.log.rows.append((
             t, ev.ATTACK, ev.MILITIA, country, location, -1, "", ATTACK_RUNG[severity],
             severity, weapon, salvo, intercepted, killed, injured, 0, 0, 0, 0, 0, 0,
@@ -271,7 +271,7 @@ class Militia:
         self.world.us_killed += killed
         command = self.world.command
         if command.acts_on(severity):
-            command.on_attack(t, severity, country, location)
+            command.on_attack(severity, country, location)
 
     # -- reactions to US strikes ---------------------------------------------------------------
     def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float,
@@ -319,11 +319,11 @@ class Militia:
         days = math.exp(math.log(dorm.duration.median_days)
                         + dorm.duration.log_sigma * gen.standard_normal())
         self.dormant_until = t + days * 24.0
-        self.halts += 1
+        after = " following US deaths" if self.world.us_killed else ""
         self.world.log.record(
             t, ev.HALT, ev.MILITIA, rung=int(Rung.QUIET),
             detail=f"militia halt attacks for {days:.0f} days "
-                   f"(chance {chance:.0%} after {killed} militia killed following US deaths)",
+                   f"(chance {chance:.0%} after {killed} militia killed{after})",
         )
         if self.dormant_until < self.horizon:
             self.env.process(self._resume(self.dormant_until))

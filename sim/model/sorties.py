@@ -6,9 +6,9 @@ A B-1B mission (``logistics`` stream):
    mission_capable_rate) are mission capable; the package takes up to ``aircraft_per_package`` of
    them, and waits ``availability_recheck_hours`` if none is.
 2. **Generation**: log-normal hours of loading and planning.
-3. **Crew**: a planned block time above ``crew_duty_limit_hours`` cancels the bomber sortie (the
-   package goes to in-theatre aircraft); otherwise each aircraft takes a crew from a pool (SimPy
-   resource) and the crew rests ``crew_rest_hours`` after landing.
+3. **Crew**: a planned block time above ``crew_duty_limit_hours`` cancels the bomber sortie at
+   tasking (the package goes to in-theatre aircraft); otherwise each aircraft takes a crew from a
+   pool (SimPy resource) before take-off and the crew rests ``crew_rest_hours`` after landing.
 4. **Legs**: the block time is outbound leg + time over target + inbound leg, so each leg lasts
    (block_time_hours - time_over_target_hours) / 2. With r refuellings per leg a leg is flown as
    r + 1 equal cruise segments; each refuelling takes a tanker from the pool (a SimPy resource): a
@@ -86,6 +86,16 @@ class BomberFleet:
     def mission(self, pkg: StrikePackage):
         """Process: one B-1B package from tasking to the last landing."""
         env, c, log = self.env, self.cfg, self.world.log
+        rung = int(strike_rung(self.world, pkg))
+        if c.block_time_hours > c.crew_duty_limit_hours:
+            log.record(env.now, ev.SORTIE_CANCELLED, ev.US, package=pkg.id, asset="bomber",
+                       rung=rung,
+                       detail=f"planned {c.block_time_hours:g} h block time exceeds the "
+                              f"{c.crew_duty_limit_hours:g} h crew duty limit: "
+                              f"in-theatre aircraft strike instead")
+            pkg.asset = "fighter"
+            yield from self.world.theatre.strike(pkg)
+            return
         gen = self.world.streams["logistics"]
         while True:
             idle = c.fleet_at_home_base - self.busy
@@ -99,24 +109,12 @@ class BomberFleet:
         n = min(c.aircraft_per_package, ready)
         pkg.aircraft = n
         self.busy += n
-        rung = int(strike_rung(self.world, pkg))
         generation = _lognormal(gen, c.generation.median_hours, c.generation.log_sigma)
         log.record(env.now, ev.GENERATION, ev.US, package=pkg.id, asset="bomber", aircraft=n,
                    rung=rung, wait_hours=generation,
                    detail=f"{n} of {ready} mission-capable B-1Bs generated at {c.home_base} "
                           f"({generation:.1f} h)")
         yield env.timeout(generation)
-        if c.block_time_hours > c.crew_duty_limit_hours:
-            self.busy -= n
-            log.record(env.now, ev.SORTIE_CANCELLED, ev.US, package=pkg.id, asset="bomber",
-                       aircraft=n, rung=rung,
-                       detail=f"planned {c.block_time_hours:g} h block time exceeds the "
-                              f"{c.crew_duty_limit_hours:g} h crew duty limit: "
-                              f"in-theatre aircraft strike instead")
-            pkg.aircraft = 0
-            pkg.asset = "fighter"
-            yield from self.world.theatre.strike(pkg)
-            return
         alloc = weaponeer(self.world, pkg, n * c.weapons_per_aircraft[c.loadout])
         t0 = env.now
         crews = [self.crews.request() for _ in range(n)]
@@ -128,7 +126,8 @@ class BomberFleet:
                           f"{c.refuellings_per_leg} refuellings a leg, "
                           f"cruise {self.cruise_mph:.0f} mph")
         yield env.all_of([env.process(self._leg(pkg, i, "outbound")) for i in range(n)])
-        self._theatre_share(pkg)
+        if alloc.theatre_loaded:
+            self.world.theatre.log_sorties(pkg, "alongside the bombers")
         log.record(env.now, ev.TIME_OVER_TARGET, ev.US, package=pkg.id, asset="bomber",
                    aircraft=n, rung=rung, munitions=alloc.bomber_loaded,
                    detail=f"{n} B-1Bs over the targets for {c.time_over_target_hours:g} h")
@@ -179,11 +178,6 @@ class BomberFleet:
                                   detail=f"bomber {aircraft + 1} broken: {repair:.0f} h repair")
         yield env.timeout(busy)
         self.busy -= 1
-
-    def _theatre_share(self, pkg: StrikePackage) -> None:
-        alloc = pkg.allocation
-        if alloc.theatre_loaded:
-            self.world.theatre.log_sorties(pkg, "alongside the bombers")
 
 
 class TheatreAir:

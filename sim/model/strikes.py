@@ -3,7 +3,8 @@
 A package is planned when the decision to strike is taken (``decisions`` stream): facilities are
 drawn by weight without replacement (cycling if the package needs more than exist), targets are
 spread over them (each facility gets at least one) and given types by share. Weighted sampling
-without replacement uses Efraimidis-Spirakis keys u ** (1 / weight).
+without replacement takes the largest Efraimidis-Spirakis keys u ** (1 / weight), compared as
+ln(u) / weight.
 
 At time over target (``weapons`` stream), each target is destroyed with probability
 1 - (1 - p) ** n; battle damage assessment sees a survivor with ``bda_detection_probability`` and, if
@@ -133,8 +134,8 @@ def plan_package(world: World, package_id: int, severity: int, asset: str, warne
     weights = tab.facility_weight
     extra = max(targets - facilities, 0)
     u = world.streams["decisions"].random(len(weights) + extra + targets).tolist()
-    keys = sorted(((math.log(x) / w, i) for i, (x, w) in enumerate(zip(u, weights, strict=False))
-                   if w > 0), reverse=True)
+    keys = sorted(((math.log(x) / w if x > 0.0 else -math.inf, i)
+                   for i, (x, w) in enumerate(zip(u, weights, strict=False)) if w > 0), reverse=True)
     chosen = [keys[i % len(keys)][1] for i in range(facilities)]
     # every facility gets one target, the rest are spread at random
     per_facility = [1] * facilities
@@ -168,9 +169,6 @@ class StrikeResult:
     civilians_killed: list[int]
     capacity_loss: float
     reattacked: int
-
-
-_UNIFORMS_PER_TARGET = 6
 
 
 def resolve(world: World, pkg: StrikePackage) -> StrikeResult:
