@@ -11,7 +11,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from sim import runner
@@ -53,7 +60,7 @@ class _LazyProgress:
         self.label = label
         self.started = time.perf_counter()
         self.bar: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.quiet:
@@ -69,7 +76,8 @@ class _LazyProgress:
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=total, rate=0.0)
         rate = done / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.update(self.task, completed=done, rate=rate)
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, rate=rate)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -88,7 +88,9 @@ class AttackTable:
         bases = s.bases
         keys = tuple(bases)
         weight_total = sum(b.weight for b in bases.values())
-        prob, harm, rows = [], [], []
+        prob: list[np.ndarray] = []
+        harm: list[np.ndarray] = []
+        rows: list[AttackOutcome] = []
         for b, key in enumerate(keys):
             for w in names:
                 pair = bases[key].weight / weight_total * weapons[w].share / share_total

@@ -157,7 +157,10 @@ class BomberFleet:
 
     def _release_after(self, resource: simpy.Resource, request, hours: float) -> None:
         """Give ``request`` back to ``resource`` after ``hours`` (tanker recovery, crew rest)."""
-        self.env.timeout(hours).callbacks.append(lambda _: resource.release(request))
+        def release(_event) -> None:
+            resource.release(request)
+
+        self.env.timeout(hours).callbacks.append(release)
 
     def _return(self, pkg: StrikePackage, aircraft: int, crew, took_off: float):
         env, c = self.env, self.cfg
@@ -195,7 +198,7 @@ class TheatreAir:
         return sorties, math.ceil(sorties / c.aircraft_available)
 
     def log_sorties(self, pkg: StrikePackage, how: str) -> None:
-        alloc = pkg.allocation
+        alloc = pkg.weaponeered
         sorties, waves = self.sorties_for(alloc.theatre_loaded)
         self.world.log.record(
             self.env.now, ev.THEATRE_SORTIES, ev.US, package=pkg.id, asset="fighter",

@@ -126,6 +126,13 @@ class StrikePackage:
     def targets(self) -> int:
         return len(self.target_type)
 
+    @property
+    def weaponeered(self) -> Allocation:
+        """The package's allocation; weaponeering comes before any sortie flies."""
+        if self.allocation is None:
+            raise RuntimeError(f"package {self.id} was not weaponeered")
+        return self.allocation
+
 
 def plan_package(world: World, package_id: int, severity: int, asset: str, warned: bool,
                  facilities: int, targets: int) -> StrikePackage:
@@ -180,7 +187,7 @@ def resolve(world: World, pkg: StrikePackage) -> StrikeResult:
     """
     s = world.scenario.targets
     tab = world.targets
-    alloc = pkg.allocation
+    alloc = pkg.weaponeered
     n_t = pkg.targets
     w = world.streams["weapons"].random(3 * n_t).tolist()
     c = world.streams["casualties"].random(3 * n_t).tolist()

@@ -153,7 +153,7 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return []
 
 
-def _describe(error: dict) -> tuple[tuple, str]:
+def _describe(error: Mapping[str, Any]) -> tuple[tuple, str]:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])

@@ -372,8 +372,9 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
         return "b1b.loadout", f"'{s.b1b.loadout}' is not a key of [munitions]"
     if s.theatre.munition not in s.munitions:
         return "theatre.munition", f"'{s.theatre.munition}' is not a key of [munitions]"
-    b = s.b1b
-    if 2 * b.refuellings_per_leg * b.refuelling_hours + b.time_over_target_hours >= b.block_time_hours:
+    bomber = s.b1b
+    if (2 * bomber.refuellings_per_leg * bomber.refuelling_hours + bomber.time_over_target_hours
+            >= bomber.block_time_hours):
         return "b1b.block_time_hours", "shorter than the refuellings and time over target it holds"
     if not any(t.share > 0 for t in s.targets.types.values()):
         return "targets.types", "at least one target type needs a share above 0"
