@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from sim.metrics import METRIC_COLUMNS
@@ -50,15 +51,31 @@ def run(scenario: Scenario, reps: int = 100, seed: int = 0, progress: Progress |
 
 
 def events_frame(rows: list[tuple], rep_index: list[int], scenario: Scenario) -> pd.DataFrame:
-    """Event rows as a DataFrame with ``rep`` and a ``timestamp`` (local time, to the second) first."""
-    frame = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
-    frame.insert(0, "rep", pd.Series(rep_index, dtype="int64"))
+    """Event rows as a DataFrame with ``rep`` and a ``timestamp`` (local time, to the second) first.
+
+    Built column by column: text columns become categoricals with fixed categories, the rest int64
+    or float64.
+    """
+    categories = _categories(scenario)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    data: dict[str, object] = {"rep": np.array(rep_index, dtype=np.int64)}
+    for name, values in zip(COLUMNS, columns, strict=True):
+        if name in categories:
+            data[name] = pd.Categorical(values, categories=categories[name])
+        elif name == "detail":
+            data[name] = np.array(values, dtype=object)
+        elif name in _FLOATS:
+            data[name] = np.array(values, dtype=np.float64)
+        else:
+            data[name] = np.array(values, dtype=np.int64)
+    frame = pd.DataFrame(data)
     start = pd.Timestamp(dt.datetime.combine(scenario.meta.start_date, dt.time()))
-    offset = pd.to_timedelta(frame["t_hours"].astype(float), unit="h").dt.round("s")
+    offset = pd.to_timedelta(frame["t_hours"], unit="h").dt.round("s")
     frame.insert(1, "timestamp", start + offset)
-    for name, values in _categories(scenario).items():
-        frame[name] = pd.Categorical(frame[name], categories=values)
     return frame
+
+
+_FLOATS = {"t_hours", "militia_capacity", "wait_hours"}
 
 
 def _categories(s: Scenario) -> dict[str, list[str]]:

@@ -97,3 +97,10 @@ def test_text_columns_have_no_value_outside_their_categories(baseline):
     events = sim.run(baseline, reps=20, seed=2).events
     for name in ("event", "actor", "country", "location", "asset", "weapon"):
         assert events[name].isna().sum() == 0, name  # a value missing from the categories is NaN
+
+
+def test_a_campaign_without_events_gives_empty_frames_of_the_right_shape():
+    quiet = variant("militia.background_rate_per_day=0")
+    summary, events = sim.run(quiet, reps=2, seed=1)
+    assert len(events) == 0 and list(events.columns) == ["rep", "timestamp", *COLUMNS]
+    assert summary["attacks"].tolist() == [0, 0] and summary["outcome"].tolist() == ["halted"] * 2
