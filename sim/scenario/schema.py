@@ -9,7 +9,7 @@ Unknown keys are rejected, probabilities must lie in [0, 1] and dates are ISO da
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,14 +19,15 @@ Positive = Annotated[float, Field(gt=0.0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 
-WEAPON_TYPES = ("rocket", "drone", "ballistic_missile")
-COUNTRIES = ("Iraq", "Syria", "Jordan")
-SEVERITY_LEVELS = ("none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty")
-POLICIES = ("severity_triggered", "proportional", "deaths_only", "never")
-ASSETS = ("fighter", "bomber")
-
 Country = Literal["Iraq", "Syria", "Jordan"]
 WeaponType = Literal["rocket", "drone", "ballistic_missile"]
+#: Attack severity levels, mildest first: a level's position is its severity index.
+SeverityLevel = Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"]
+Policy = Literal["severity_triggered", "proportional", "deaths_only", "never"]
+
+COUNTRIES: tuple[str, ...] = get_args(Country)
+WEAPON_TYPES: tuple[str, ...] = get_args(WeaponType)
+SEVERITY_LEVELS: tuple[str, ...] = get_args(SeverityLevel)
 
 
 class Section(BaseModel):
@@ -181,7 +182,7 @@ class Warning(Section):
     """A public warning before a strike: militia disperse, targets stay where they are."""
 
     enabled: bool
-    min_severity: Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"]
+    min_severity: SeverityLevel
     dispersal_fraction: Probability = Field(description="share of occupants who leave the targets")
 
 
@@ -204,14 +205,11 @@ class TargetedStrike(Section):
 class Command(Section):
     """The US retaliation decision."""
 
-    policy: Literal["severity_triggered", "proportional", "deaths_only", "never"]
-    min_severity: Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"] = (
-        Field(description="lowest severity answered under the severity_triggered policy")
-    )
+    policy: Policy
+    min_severity: SeverityLevel = Field(
+        description="lowest severity answered under the severity_triggered policy")
     decision_lag: DecisionLags
-    packages: dict[
-        Literal["none", "minor_injuries", "serious_injuries", "deaths", "mass_casualty"], Package
-    ]
+    packages: dict[SeverityLevel, Package]
     warning: Warning
     weather: Weather
     targeted_strike: TargetedStrike
