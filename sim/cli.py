@@ -23,7 +23,7 @@ from rich.table import Table
 
 from sim import runner
 from sim.metrics import describe
-from sim.scenario import Scenario, ScenarioError, load_scenario, scenario_hash
+from sim.scenario import ScenarioError, load_scenario, scenario_hash
 from sim.store import check_writable, manifest, write_run
 
 app = typer.Typer(
@@ -92,7 +92,7 @@ def _fmt(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def _summary_table(scenario: Scenario, summary, title: str) -> Table:
+def _summary_table(summary, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("mean", justify="right")
@@ -142,7 +142,7 @@ def run(
         f"[bold]{sc.meta.name}[/bold]: {sc.meta.start_date.isoformat()} to "
         f"{sc.meta.end_date.isoformat()}, {reps} replications, seed {seed}, {wall:.1f} s "
         f"({reps / wall if wall else math.inf:,.0f} reps/s)", highlight=False)
-    out_console.print(_summary_table(sc, result.summary, "mean and 5-95% interval over replications"))
+    out_console.print(_summary_table(result.summary, "mean and 5-95% interval over replications"))
     out_console.print(f"results in {out_dir}/ (summary.parquet, events.parquet, "
                       f"scenario.resolved.toml, manifest.json)", highlight=False)
 

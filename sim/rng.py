@@ -57,6 +57,11 @@ class Streams:
         return gen
 
 
+def lognormal(gen: np.random.Generator, median: float, log_sigma: float) -> float:
+    """One log-normal draw (one standard normal from ``gen``) with the given median and log-sd."""
+    return math.exp(math.log(median) + log_sigma * float(gen.standard_normal()))
+
+
 def poisson_from_uniform(mean: float, u: float) -> int:
     """Poisson(mean) by inversion of one uniform draw ``u`` (exact for mean up to 50; above, the
     normal approximation). One uniform per draw keeps common random numbers aligned, and for the

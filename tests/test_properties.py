@@ -37,7 +37,7 @@ def test_replication_invariants(scenario, seed, rep):
     for name in COUNTS:
         assert m[name] >= 0, name
     assert m["targets_destroyed"] <= m["targets_struck"]
-    assert m["munitions_expended"] >= m["targets_struck"] - m["strikes"]  # drones strike 1 target
+    assert m["munitions_expended"] >= m["targets_struck"]  # every struck target takes a weapon
     assert m["attacks"] == m["attacks_iraq"] + m["attacks_syria"] + m["attacks_jordan"]
     for r in events:
         if r[1] == "attack":

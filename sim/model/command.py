@@ -17,12 +17,12 @@ fleet is enabled and has aircraft, otherwise in-theatre aircraft), in-theatre so
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from sim.model import events as ev
 from sim.model.attacks import DEATHS, NONE
 from sim.model.strikes import plan_package, strike_rung, targeted_strike
+from sim.rng import lognormal
 from sim.scenario.schema import SEVERITY_LEVELS
 
 if TYPE_CHECKING:
@@ -81,8 +81,7 @@ class USCommand:
         asset = self.asset_for(severity)
         lag = getattr(cfg.decision_lag, asset)
         gen = world.streams["decisions"]
-        yield self.env.timeout(math.exp(math.log(lag.median_hours)
-                                        + lag.log_sigma * gen.standard_normal()))
+        yield self.env.timeout(lognormal(gen, lag.median_hours, lag.log_sigma))
         if decision != self.pending_decision:
             return  # superseded by a worse attack
         self.pending_severity = -1

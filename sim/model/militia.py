@@ -37,6 +37,7 @@ import simpy
 from sim.model import events as ev
 from sim.model.attacks import AttackOutcome, AttackTable, severity_level
 from sim.model.events import ATTACK_RUNG, Rung
+from sim.rng import lognormal
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -154,8 +155,8 @@ class Militia:
         event. So while the next candidate comes before the next scheduled event (``env.peek()``),
         nothing can happen in between and the candidate is evaluated at once, without a timeout;
         the process yields to SimPy when another event comes first, and before an attack that the
-        US command acts on (so that its decision starts on SimPy's clock at the attack). The result
-        is exactly that of one timeout per candidate, at about half the cost.
+        US command acts on (so that its decision starts on SimPy's clock at the attack). The events
+        are those of one timeout per candidate (tests/test_militia.py checks it).
 
         This is the model's hot loop: draws, the driver step and the outcome block are read from
         locals (strikes change the decaying states, never the driver schedule or the buffers).
@@ -316,8 +317,7 @@ class Militia:
         gen = self.world.streams["militia_response"]
         if gen.random() >= chance:
             return
-        days = math.exp(math.log(dorm.duration.median_days)
-                        + dorm.duration.log_sigma * gen.standard_normal())
+        days = lognormal(gen, dorm.duration.median_days, dorm.duration.log_sigma)
         self.dormant_until = t + days * 24.0
         after = " following US deaths" if self.world.us_killed else ""
         self.world.log.record(

@@ -34,13 +34,10 @@ import simpy
 
 from sim.model import events as ev
 from sim.model.strikes import StrikePackage, carry_out, strike_rung, weaponeer
+from sim.rng import lognormal
 
 if TYPE_CHECKING:
     from sim.model.world import World
-
-
-def _lognormal(gen, median: float, log_sigma: float) -> float:
-    return math.exp(math.log(median) + log_sigma * gen.standard_normal())
 
 
 class BomberFleet:
@@ -109,7 +106,7 @@ class BomberFleet:
         n = min(c.aircraft_per_package, ready)
         pkg.aircraft = n
         self.busy += n
-        generation = _lognormal(gen, c.generation.median_hours, c.generation.log_sigma)
+        generation = lognormal(gen, c.generation.median_hours, c.generation.log_sigma)
         log.record(env.now, ev.GENERATION, ev.US, package=pkg.id, asset="bomber", aircraft=n,
                    rung=rung, wait_hours=generation,
                    detail=f"{n} of {ready} mission-capable B-1Bs generated at {c.home_base} "
@@ -174,7 +171,7 @@ class BomberFleet:
         busy = c.turnaround_hours
         gen = self.world.streams["logistics"]
         if gen.random() < c.breakage_probability:
-            repair = _lognormal(gen, c.repair.median_hours, c.repair.log_sigma)
+            repair = lognormal(gen, c.repair.median_hours, c.repair.log_sigma)
             busy += repair
             self.world.log.record(env.now, ev.BREAKAGE, ev.US, package=pkg.id, asset="bomber",
                                   aircraft=1, wait_hours=repair,

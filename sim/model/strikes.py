@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from sim.model import events as ev
 from sim.model.events import Rung
 from sim.model.weapons import Allocation, allocate, cumulative_kill, kill_probability, weapons_for
-from sim.rng import poisson_from_uniform
+from sim.rng import lognormal, poisson_from_uniform
 from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -273,8 +273,7 @@ def targeted_strike(world: World, package_id: int, severity: int):
     cfg = s.command.targeted_strike
     lag = s.command.decision_lag.drone
     gen = world.streams["decisions"]
-    yield world.env.timeout(math.exp(math.log(lag.median_hours)
-                                     + lag.log_sigma * gen.standard_normal()))
+    yield world.env.timeout(lognormal(gen, lag.median_hours, lag.log_sigma))
     t = world.env.now
     success = bool(gen.random() < cfg.success_probability)
     escorts = poisson_from_uniform(cfg.escorts_killed_mean, world.streams["casualties"].random())
