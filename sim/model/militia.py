@@ -108,7 +108,8 @@ class Militia:
         self._times_gen = world.streams["attack_times"]
         self.process = self.env.process(self._generate())
         for key, a in world.scenario.scripted_attacks.items():
-            self.env.process(self._scripted(key, a))
+            if a.enabled:
+                self.env.process(self._scripted(key, a))
 
     # -- intensity ---------------------------------------------------------------------------
     def _driver(self, t: float) -> tuple[float, float]:

@@ -10,9 +10,10 @@ At time over target (``weapons`` stream), each target is destroyed with probabil
 1 - (1 - p) ** n; battle damage assessment sees a survivor with ``bda_detection_probability`` and, if
 ``reattack``, the platform's spare weapons re-attack it with the same number of weapons, target by
 target while the spares cover it (a target they cannot cover is skipped). Occupants
-(``casualties`` stream) are Poisson(occupants_mean x (1 - dispersal if warned)) and each dies with
+(``casualties`` stream) are Poisson(occupants_mean x the facility's ``occupancy_factor`` x
+(1 - dispersal if warned)) and each dies with
 ``lethality_destroyed`` if the target is destroyed, else ``lethality_survived``, so militia killed
-are Poisson(occupants_mean x (1 - dispersal) x lethality) (Poisson thinning). Civilians are present
+are Poisson(occupants_mean x occupancy_factor x (1 - dispersal) x lethality) (Poisson thinning). Civilians are present
 with ``civilian_probability``; then Poisson(civilians_mean) of them are there and die with the same
 chances. Each destroyed target removes its type's ``capacity_loss`` from militia capacity.
 """
@@ -48,6 +49,7 @@ class TargetTable:
     facility_countries: tuple[str, ...]
     facility_weight: list[float]
     facility_cum_weight: list[float]
+    facility_occupancy: list[float]
     n_bomber: list[int]  # per type: bomber weapons to reach the desired damage expectancy
     n_theatre: list[int]  # per type: the same for the in-theatre munition
     pk_bomber: list[float]  # per type: chance that those weapons destroy the target
@@ -74,6 +76,7 @@ class TargetTable:
             facility_countries=tuple(f.country for f in fac.values()),
             facility_weight=weights,
             facility_cum_weight=_cumulative(weights),
+            facility_occupancy=[f.occupancy_factor for f in fac.values()],
             n_bomber=n_b,
             n_theatre=n_f,
             pk_bomber=pk_b,
@@ -202,8 +205,9 @@ def resolve(world: World, pkg: StrikePackage) -> StrikeResult:
     loss = 0.0
     reattacked = 0
     i = 0
-    for count in pkg.facility_targets:
+    for fac, count in zip(pkg.facilities, pkg.facility_targets, strict=True):
         d = m = mk = ck = 0
+        stay = (1.0 - dispersal) * tab.facility_occupancy[fac]
         for _ in range(count):
             kind = pkg.target_type[i]
             n = weapons[i]
@@ -224,7 +228,7 @@ def resolve(world: World, pkg: StrikePackage) -> StrikeResult:
             if hit:
                 d += 1
                 loss += cap[kind]
-            mk += poisson_from_uniform(occupants[kind] * (1.0 - dispersal) * lethality, c[3 * i])
+            mk += poisson_from_uniform(occupants[kind] * stay * lethality, c[3 * i])
             if c[3 * i + 1] < civ_p[kind]:
                 ck += poisson_from_uniform(civ_mean[kind] * lethality, c[3 * i + 2])
             i += 1

@@ -157,6 +157,8 @@ class ScriptedAttack(Section):
     us_killed: NonNegativeInt
     us_injured: NonNegativeInt
     source: str = ""
+    enabled: bool = Field(True, description="false: the attack does not happen (a scenario that "
+                                            "extends another, for another period)")
 
 
 class Package(Section):
@@ -275,7 +277,9 @@ class TargetType(Section):
 class Facility(Section):
     name: str
     country: Country
-    weight: NonNegative
+    weight: NonNegative = Field(description="relative chance of being chosen for a package")
+    occupancy_factor: NonNegative = Field(1.0, description="multiplier on the occupants of its targets "
+                                                           "(a headquarters holds more people)")
 
 
 class Targets(Section):
@@ -354,7 +358,7 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
             return f"scripted_attacks.{key}.base", f"'{a.base}' is not a key of [bases]"
         if a.intercepted > a.salvo:
             return f"scripted_attacks.{key}.intercepted", "exceeds salvo"
-        if not 0 <= s.hours_since_start(a.time) < s.horizon_hours:
+        if a.enabled and not 0 <= s.hours_since_start(a.time) < s.horizon_hours:
             return f"scripted_attacks.{key}.time", "lies outside meta.start_date..meta.end_date"
     for level in SEVERITY_LEVELS:
         if level not in s.command.packages:
