@@ -18,12 +18,13 @@ Model, per attack:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import binom, poisson
+from scipy.special import gammaln, ndtri, xlog1py, xlogy
 
 from sim.scenario.schema import Scenario, SeverityThresholds
 
@@ -52,8 +53,57 @@ _TAIL = 1e-12  # probability mass left out of the tabulated Poisson tails
 def _poisson_pmf(mean: float) -> np.ndarray:
     """Poisson(mean) probabilities of 0..k, k large enough that the tail beyond is below _TAIL."""
     k = max(1, int(mean + 12.0 * math.sqrt(mean) + 12.0))
-    pmf = poisson.pmf(np.arange(k + 1), mean)
+    n = np.arange(k + 1, dtype=np.float64)
+    pmf = np.exp(xlogy(n, mean) - mean - gammaln(n + 1.0))
     return pmf / pmf.sum()
+
+
+def _binomial_pmf(k: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
+    """Binomial(k; n, p), elementwise (scipy.stats.binom.pmf without its per-call overhead)."""
+    log_choose = gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
+    return np.exp(log_choose + xlogy(k, p) + xlog1py(n - k, -p))
+
+
+@functools.lru_cache(maxsize=16)
+def _outcome_grid(signature: tuple) -> tuple[np.ndarray, list[AttackOutcome], np.ndarray, np.ndarray]:
+    """The (base, weapon, salvo, hits) entries of an attack table: cumulative probabilities, outcome
+    rows, weapon index and hits per entry.
+
+    ``signature`` holds every number the grid depends on: ``((weapon, share, salvo_mean), ...)`` and
+    ``((base weight, (intercept probability per weapon, ...)), ...)``. Cached, because a calibration
+    builds many scenarios that differ only in what the grid does not depend on.
+    """
+    weapons, bases = signature
+    share_total = sum(share for _, share, _ in weapons)
+    weight_total = sum(weight for weight, _ in bases)
+    grid = []  # per weapon: every (salvo s, hits h <= s) pair and the Poisson weight of s
+    for _, _, salvo_mean in weapons:
+        extra = _poisson_pmf(salvo_mean - 1.0)
+        salvo = np.repeat(np.arange(1, len(extra) + 1), np.arange(2, len(extra) + 2))
+        hits = np.concatenate([np.arange(n + 1) for n in range(1, len(extra) + 1)])
+        grid.append((salvo, hits, extra[salvo - 1]))
+    prob: list[np.ndarray] = []
+    weapon_index: list[np.ndarray] = []
+    all_hits: list[np.ndarray] = []
+    rows: list[AttackOutcome] = []
+    for b, (weight, intercept) in enumerate(bases):
+        for j, (name, share, _) in enumerate(weapons):
+            pair = weight / weight_total * share / share_total
+            if pair <= 0.0:
+                continue
+            salvo, hits, poisson_weight = grid[j]
+            p = pair * poisson_weight * _binomial_pmf(hits, salvo, 1.0 - intercept[j])
+            keep = p > _TAIL
+            prob.append(p[keep])
+            kept, kept_hits = salvo[keep], hits[keep]
+            m = len(kept)
+            weapon_index.append(np.full(m, j))
+            all_hits.append(kept_hits)
+            rows.extend(zip(repeat(b, m), repeat(name, m), kept.tolist(), (kept - kept_hits).tolist(),
+                            repeat(0, m), repeat(0, m), repeat(NONE, m), strict=True))
+    cdf = np.cumsum(np.concatenate(prob))
+    cdf /= cdf[-1]
+    return cdf, rows, np.concatenate(weapon_index), np.concatenate(all_hits)
 
 
 @dataclass(frozen=True)
@@ -84,30 +134,16 @@ class AttackTable:
     def from_scenario(cls, s: Scenario) -> AttackTable:
         weapons = s.attacks.weapons
         names = tuple(weapons)
-        share_total = sum(w.share for w in weapons.values())
         bases = s.bases
         keys = tuple(bases)
-        weight_total = sum(b.weight for b in bases.values())
-        prob: list[np.ndarray] = []
-        harm: list[np.ndarray] = []
-        rows: list[AttackOutcome] = []
-        for b, key in enumerate(keys):
-            for w in names:
-                pair = bases[key].weight / weight_total * weapons[w].share / share_total
-                if pair <= 0.0:
-                    continue
-                extra = _poisson_pmf(weapons[w].salvo_mean - 1.0)
-                salvo = np.repeat(np.arange(1, len(extra) + 1), np.arange(2, len(extra) + 2))
-                hits = np.concatenate([np.arange(n + 1) for n in range(1, len(extra) + 1)])
-                p = pair * extra[salvo - 1] * binom.pmf(
-                    hits, salvo, 1.0 - bases[key].intercept_probability[w])
-                keep = p > _TAIL
-                prob.append(p[keep])
-                harm.append(1.0 - (1.0 - weapons[w].harm_probability_per_hit) ** hits[keep])
-                rows.extend((b, w, int(n), int(n - h), 0, 0, NONE)
-                            for n, h in zip(salvo[keep], hits[keep], strict=True))
-        cdf = np.cumsum(np.concatenate(prob))
-        cdf /= cdf[-1]
+        signature = (
+            tuple((w, weapons[w].share, weapons[w].salvo_mean) for w in names),
+            tuple((bases[k].weight, tuple(bases[k].intercept_probability[w] for w in names))
+                  for k in keys),
+        )
+        cdf, rows, weapon_index, hits = _outcome_grid(signature)
+        per_hit = np.array([weapons[w].harm_probability_per_hit for w in names])
+        harm = 1.0 - (1.0 - per_hit[weapon_index]) ** hits
         cas = s.attacks.casualties
         killed_cdf = np.cumsum(_poisson_pmf(cas.killed_mean - 1.0))
         killed_cdf[-1] = 1.0
@@ -117,7 +153,7 @@ class AttackTable:
             base_names=tuple(bases[k].name for k in keys),
             base_countries=tuple(bases[k].country for k in keys),
             outcome_cdf=cdf,
-            outcome_harm=np.concatenate(harm),
+            outcome_harm=harm,
             outcome_rows=rows,
             killed_cdf=killed_cdf,
             injured_log_median=math.log(cas.injured_median),

@@ -9,13 +9,13 @@ ln(u) / weight.
 At time over target (``weapons`` stream), each target is destroyed with probability
 1 - (1 - p) ** n; battle damage assessment sees a survivor with ``bda_detection_probability`` and, if
 ``reattack``, the platform's spare weapons re-attack it with the same number of weapons, target by
-target while the spares cover it (a target they cannot cover is skipped). Occupants
-(``casualties`` stream) are Poisson(occupants_mean x the facility's ``occupancy_factor`` x
-(1 - dispersal if warned)) and each dies with
-``lethality_destroyed`` if the target is destroyed, else ``lethality_survived``, so militia killed
-are Poisson(occupants_mean x occupancy_factor x (1 - dispersal) x lethality) (Poisson thinning). Civilians are present
-with ``civilian_probability``; then Poisson(civilians_mean) of them are there and die with the same
-chances. Each destroyed target removes its type's ``capacity_loss`` from militia capacity.
+target while the spares cover it (a target they cannot cover is skipped). Occupants (``casualties``
+stream) are Poisson(occupants_mean x the facility's ``occupancy_factor`` x (1 - dispersal if warned))
+and each dies with ``lethality_destroyed`` if the target is destroyed, else ``lethality_survived``, so
+militia killed are Poisson(occupants_mean x occupancy_factor x (1 - dispersal) x lethality) (Poisson
+thinning). Civilians are present with ``civilian_probability``; then Poisson(civilians_mean) of them are
+there and die with the same chances. Each destroyed target removes its type's ``capacity_loss`` from
+militia capacity.
 """
 
 from __future__ import annotations
