@@ -29,19 +29,13 @@ def variant(*overrides: str) -> sim.Scenario:
     return sim.load_scenario(BASELINE, list(overrides))
 
 
-TOWER_22 = (
-    "scripted_attacks.t22.time=2024-01-28T05:00:00",
-    'scripted_attacks.t22.base="tower_22"',
-    'scripted_attacks.t22.weapon="drone"',
-    "scripted_attacks.t22.salvo=1",
-    "scripted_attacks.t22.us_killed=3",
-    "scripted_attacks.t22.us_injured=47",
-)
+TOWER_22 = ("scripted_attacks.tower_22.enabled=true",)  # the baseline's documented attack
 QUIET = (
     "militia.background_rate_per_day=0",
     "militia.branching_ratio=0",
     "militia.counter_retaliation_attacks_per_severity=0",
     "command.weather.clear_probability=1",
+    "scripted_attacks.tower_22.enabled=false",
 )
 
 

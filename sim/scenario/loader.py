@@ -33,7 +33,8 @@ class ScenarioError(Exception):
         super().__init__(f"{where}: {reason}")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or malformed file is a :class:`ScenarioError`."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,7 +83,7 @@ def _load_chain(path: Path, origin: dict, seen: tuple[Path, ...]) -> dict[str, A
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
         raise ScenarioError(path, "extends", f"extends itself in a loop ({chain})")
-    data = _read_toml(path)
+    data = read_toml(path)
     parent = data.pop("extends", None)
     merged: dict[str, Any] = {}
     if parent is not None:
@@ -133,9 +134,9 @@ def _source_of(loc: tuple, origin: dict, default: str) -> str:
     return default
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
+def _allowed_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
     """The keys allowed in the table at ``loc`` (for 'did you mean')."""
-    model: Any = Scenario
+    model: Any = root
     for key in loc:
         if isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(str(key))
@@ -153,10 +154,10 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return []
 
 
-def _describe(error: Mapping[str, Any]) -> tuple[tuple, str]:
+def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> tuple[tuple, str]:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], root)
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         reason = "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
         return loc, reason
@@ -168,16 +169,22 @@ def _describe(error: Mapping[str, Any]) -> tuple[tuple, str]:
     return loc, reason
 
 
+def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> tuple[str, str]:
+    """The first problem of a pydantic error as (dotted key path, reason), with a count of the rest."""
+    errors = exc.errors()
+    loc, reason = _describe(errors[0], root)
+    if len(errors) > 1:
+        reason += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ".".join(str(p) for p in loc), reason
+
+
 def validate(data: dict[str, Any], origin: dict, default_source: str) -> Scenario:
     """Validate a merged scenario dict, raising :class:`ScenarioError` for the first problem."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        loc, reason = _describe(errors[0])
-        if len(errors) > 1:
-            reason += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        key = ".".join(str(p) for p in loc)
+        key, reason = describe_validation_error(exc, Scenario)
+        loc = tuple(exc.errors()[0]["loc"])
         raise ScenarioError(_source_of(loc, origin, default_source), key, reason) from None
     broken = check_references(scenario)
     if broken is not None:
