@@ -102,3 +102,55 @@ def test_progress_bar_appears_only_after_a_second(monkeypatch):
     assert quiet.bar is None and lazy.bar is not None
     assert lazy.bar.tasks[0].completed == 2 and lazy.bar.tasks[0].total == 10
     lazy.close()
+
+
+# --- calibrate and check --------------------------------------------------------------------------
+
+def test_check_exits_0_when_every_target_passes_and_1_when_one_fails():
+    ok = esim("check", "scenarios/baseline.toml", "--reps", "100")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "all 19 targets pass" in ok.stdout and "exceed what 2 B-1Bs carry" in ok.stdout
+    never = esim("check", "scenarios/baseline.toml", "--reps", "30", "--set", 'command.policy="never"')
+    assert never.returncode == 1 and "FAIL" in never.stdout and "feb_package_targets" in never.stdout
+
+
+def test_check_without_targets_is_bad_input(tmp_path):
+    res = esim("check", "scenarios/policies/never.toml")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "no targets file in calibration/ names this scenario" in res.stderr
+    res = esim("check", "scenarios/baseline.toml", "--targets", str(tmp_path / "none.toml"))
+    assert res.returncode == 2 and "none.toml: file not found" in res.stderr
+
+
+def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
+    (tmp_path / "targets.toml").write_text(
+        (ROOT / "calibration/targets.toml").read_text().replace(
+            'scenario = "../scenarios/baseline.toml"', f'scenario = "{ROOT}/scenarios/baseline.toml"'))
+    (tmp_path / "priors.toml").write_text(
+        'targets = "targets.toml"\n[parameters.rate]\nkey = "militia.background_rate_per_day"\n'
+        'distribution = "uniform"\nlow = 0.5\nhigh = 2.5\nreason = "test"\n')
+    out = tmp_path / "out"
+    res = esim("calibrate", "--priors", str(tmp_path / "priors.toml"), "--out", str(out),
+               "--population", "20", "--budget", "120", "--workers", "1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    written = {p.name for p in out.iterdir()}
+    assert {"posterior.parquet", "fitted.toml", "generations.csv", "abc.db"} <= written
+    assert "gen   epsilon" in res.stdout and "rate" in res.stdout
+    fitted = (out / "fitted.toml").read_text()
+    assert fitted.count("militia.background_rate_per_day = ") == 1
+    (tmp_path / "s.toml").write_text(f'extends = "{ROOT}/scenarios/baseline.toml"\n' + "\n".join(
+        line for line in fitted.splitlines() if not line.startswith("#")))
+    assert esim("validate", str(tmp_path / "s.toml")).returncode == 0
+
+
+def test_calibrate_with_a_broken_prior_is_bad_input(tmp_path):
+    (tmp_path / "priors.toml").write_text(
+        f'targets = "{ROOT}/calibration/targets.toml"\n[parameters.p]\n'
+        'key = "attacks.casualties.killed_probability"\ndistribution = "uniform"\nlow = 0.1\n'
+        'high = 1.3\nreason = "test"\n')
+    res = esim("calibrate", "--priors", str(tmp_path / "priors.toml"), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert "priors.toml: parameters.p.high:" in res.stderr and "less than or equal to 1" in res.stderr
+    res = esim("calibrate", "--priors", str(ROOT / "calibration/priors.toml"), "--out",
+               str(tmp_path / "o"), "--resume")
+    assert res.returncode == 2 and "no calibration to resume" in res.stderr

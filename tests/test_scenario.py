@@ -123,7 +123,9 @@ def test_extends_loop(tmp_path):
 
 
 def test_missing_required_key(tmp_path):
-    text = BASELINE.read_text().replace("block_time_hours = 44.0", "")
+    fitted = BASELINE.parent.parent / "calibration" / "fitted.toml"
+    text = BASELINE.read_text().replace("block_time_hours = 44.0", "").replace(
+        '"../calibration/fitted.toml"', f'"{fitted}"')
     err = error_of(write(tmp_path, "x.toml", text))
     assert err.key_path == "b1b.block_time_hours" and err.reason == "required key is missing"
 

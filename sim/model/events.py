@@ -86,6 +86,11 @@ EVENT_NAMES = (
     REFUEL, TIME_OVER_TARGET, LANDING, BREAKAGE, SORTIE_CANCELLED, THEATRE_SORTIES, STRIKE,
 )
 ACTORS = (MILITIA, US)
+
+
+def documented_attack_detail(key: str) -> str:
+    """The ``detail`` of the attack row of the scenario's documented attack ``key``."""
+    return f"documented attack '{key}'"
 ASSETS = ("", "fighter", "bomber", "drone")
 
 class EventLog:

@@ -249,7 +249,7 @@ class Militia:
         outcome = (self.table.base_keys.index(a.base), a.weapon, a.salvo, a.intercepted,
                    a.us_killed, a.us_injured,
                    severity_level(a.us_killed, a.us_injured, s.attacks.severity))
-        self.attack(self.env.now, outcome, detail=f"documented attack '{key}'")
+        self.attack(self.env.now, outcome, detail=ev.documented_attack_detail(key))
         self._restart()
 
     def attack(self, t: float, outcome: AttackOutcome, detail: str = "") -> None:

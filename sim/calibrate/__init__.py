@@ -1,0 +1,185 @@
+"""Calibration to the documented record: targets, priors, ABC-SMC (pyabc), the predictive check.
+
+The calibration calls the model only through :func:`sim.run_replication`. Files:
+
+* ``calibration/targets.toml``: documented counts (:mod:`sim.calibrate.targets`);
+* ``calibration/priors.toml``: free parameters and priors (:mod:`sim.calibrate.priors`);
+* outputs of :func:`run_calibration`: ``posterior.parquet`` (weighted particles of the last
+  generation), ``fitted.toml`` (the point estimate: weighted posterior medians, which
+  ``scenarios/baseline.toml`` extends), ``generations.csv`` (per generation: epsilon, acceptance
+  rate, effective sample size), and the pyabc history ``abc.db`` for resuming.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+
+from sim.calibrate.check import CheckResult, find_targets_file, predictive_check
+from sim.calibrate.priors import PriorsFile, current_value, load_priors, targets_path, with_values
+from sim.calibrate.smc import (
+    Generation,
+    Problem,
+    Settings,
+    calibrate,
+    generations,
+    point_estimate,
+    posterior,
+    summarise,
+)
+from sim.calibrate.targets import (
+    TargetsFile,
+    compile_targets,
+    file_hash,
+    load_targets,
+    scenario_path,
+)
+from sim.scenario.loader import load_scenario, scenario_hash
+from sim.scenario.schema import Scenario
+
+__all__ = [
+    "CalibrationResult", "CheckResult", "Generation", "Settings", "find_targets_file",
+    "load_priors", "load_targets", "predictive_check", "run_calibration", "setup",
+]
+
+POSTERIOR = "posterior.parquet"
+FITTED = "fitted.toml"
+GENERATIONS = "generations.csv"
+DATABASE = "abc.db"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a calibration reads, loaded and validated."""
+
+    priors_file: Path
+    priors: PriorsFile
+    targets_file: Path
+    targets: TargetsFile
+    scenario_file: Path
+    scenario: Scenario
+
+
+def setup(priors_file: str | Path) -> Setup:
+    """Load the priors, the targets they name and the scenario the targets name; check them all."""
+    priors_file = Path(priors_file)
+    raw = load_priors(priors_file)
+    tfile = targets_path(priors_file, raw)
+    targets = load_targets(tfile)
+    sfile = scenario_path(tfile, targets)
+    # the free keys are set (to their lower bounds) so that the scenario validates whatever its
+    # fitted file holds; every particle sets them again
+    scenario = load_scenario(sfile, [f"{p.key}={p.low!r}" for p in raw.parameters.values()])
+    priors = load_priors(priors_file, scenario)
+    return Setup(priors_file, priors, tfile, targets, sfile, scenario)
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    summary: pd.DataFrame  # per parameter: median, 90% interval, prior, fitted value
+    posterior: pd.DataFrame
+    generations: list[Generation]
+    simulations: int
+    seconds: float
+    overridden: list[str]  # fitted keys that the scenario file sets itself (so the fit is unused)
+
+
+def _inputs(s: Setup) -> dict[str, str]:
+    """What a run depends on: the scenario with the free keys blanked out, targets and priors."""
+    blank = with_values(s.scenario, {p.key: p.low for p in s.priors.parameters.values()})
+    return {"scenario": scenario_hash(blank), "targets": file_hash(s.targets_file),
+            "priors": file_hash(s.priors_file)}
+
+
+def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool = False,
+                    on_generation: Callable[[Generation], None] | None = None) -> CalibrationResult:
+    """Run or resume ABC-SMC and write posterior, fitted point estimate and generation log to ``out``."""
+    from sim.store import atomic_write
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    problem = Problem(s.scenario, compile_targets(s.targets, s.scenario.meta.start_date,
+                                                  only_calibrated=True), s.priors, settings.seed)
+    started = time.perf_counter()
+    history = calibrate(problem, settings, out / DATABASE, _inputs(s), resume, on_generation)
+    seconds = time.perf_counter() - started
+    post = posterior(history, problem)
+    summary = summarise(post, s.priors)
+    point, how = point_estimate(problem, post)
+    summary["fitted"] = [point[n] for n in summary.index]
+    gens = generations(history)
+    atomic_write(out / POSTERIOR, lambda tmp: post.to_parquet(tmp, index=False))
+    atomic_write(out / GENERATIONS, lambda tmp: tmp.write_text(_generations_csv(gens)))
+    text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how)
+    atomic_write(out / FITTED, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    overridden = []
+    if (out / FITTED).resolve() in _chain(s.scenario_file):
+        again = load_scenario(s.scenario_file)
+        for name, row in summary.iterrows():
+            if current_value(again, row["key"]) != _fitted_value(s.scenario, row["key"], row["fitted"]):
+                overridden.append(f"{row['key']} ({name})")
+    return CalibrationResult(summary, post, gens, int(history.total_nr_simulations), seconds,
+                             overridden)
+
+
+def _chain(scenario_file: Path) -> list[Path]:
+    """The files of a scenario's ``extends`` chain, resolved."""
+    from sim.scenario.loader import read_toml
+
+    out, path = [], scenario_file.resolve()
+    while path.is_file() and path not in out:
+        out.append(path)
+        parent = read_toml(path).get("extends")
+        if not isinstance(parent, str):
+            break
+        path = (path.parent / parent).resolve()
+    return out
+
+
+def _fitted_value(scenario: Scenario, key: str, value: float) -> float | int:
+    old = current_value(scenario, key)
+    return int(round(value)) if isinstance(old, int) else float(f"{value:.4g}")
+
+
+def fitted_toml(summary: pd.DataFrame, priors: PriorsFile, gens: list[Generation],
+                settings: Settings, scenario: Scenario, how: str) -> str:
+    """The point estimate as a partial scenario file (dotted keys), with its provenance."""
+    last = gens[-1]
+    lines = [
+        f"# Fitted by `esim calibrate` on {dt.date.today().isoformat()}: ABC-SMC (pyabc "
+        f"{version('pyabc')}), {last.total_simulations:,} simulations,",
+        f"# {len(gens)} generations of {settings.population} particles, final epsilon "
+        f"{last.epsilon:.3g}, effective sample size {last.ess:.0f}.",
+        *textwrap.wrap(f"Point estimate: {how}.", 98, initial_indent="# ", subsequent_indent="# "),
+        "# Beside each value: the weighted posterior median and 90% interval, and the prior.",
+        "# scenarios/baseline.toml extends this file. Do not edit by hand: rerun `esim calibrate`",
+        "# (calibration/README.md). Priors and their reasons: calibration/priors.toml.",
+        "",
+    ]
+    for name, row in summary.iterrows():
+        p = priors.parameters[str(name)]
+        value = _fitted_value(scenario, p.key, row["fitted"])
+        lines.append(f"{p.key} = {value!r}  # median {row['median']:.3g}, 90% [{row['p5']:.3g}, "
+                     f"{row['p95']:.3g}]; "
+                     f"prior {p.distribution}({p.low:g}, {p.high:g})")
+    return "\n".join(lines) + "\n"
+
+
+def _generations_csv(gens: list[Generation]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["generation", "epsilon", "accepted", "simulations", "acceptance_rate", "ess",
+                "total_simulations"])
+    for g in gens:
+        w.writerow([g.t, f"{g.epsilon:.6g}", g.accepted, g.simulations, f"{g.acceptance_rate:.6g}",
+                    f"{g.ess:.6g}", g.total_simulations])
+    return buf.getvalue()

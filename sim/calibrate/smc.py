@@ -1,0 +1,385 @@
+"""ABC-SMC calibration with pyabc: priors in, weighted posterior particles and a point estimate out.
+
+Each particle is one replication of the scenario with the particle's parameter values; its summary
+statistics are the calibrated targets' statistics, and its distance from the documented record is
+
+    d = sqrt( sum_i  w_i * (distance_i / tolerance_i) ** 2 )
+
+where distance_i is how far the simulated value lies outside target i's documented set (0 inside;
+see :mod:`sim.calibrate.targets`). The threshold epsilon of each generation is the median distance of
+the previous one (pyabc's ``QuantileEpsilon``). The run stops at the first of: epsilon at or below
+``min_epsilon``, ``budget`` simulations in all, ``max_minutes`` of wall time, an acceptance rate
+below ``min_acceptance`` or ``max_generations`` generations. A generation may use at most
+``population / min_acceptance`` simulations, and no more than what is left of the budget and of the
+wall time at the pace of the generation before; one that would need more is abandoned and the last
+finished generation is the result.
+
+The pyabc history (SQLite) is written after every generation, so a calibration stopped at any point
+resumes from its last finished generation. A replication's seed is drawn from the root seed and the
+particle's parameter values, so the same parameters give the same simulation. With one worker and a
+seed the whole calibration is reproducible; with several workers pyabc accepts particles in the
+order they finish, and runs differ within Monte Carlo error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+
+from sim.calibrate.priors import PriorsFile, with_values
+from sim.calibrate.statistics import STATISTICS, Split
+from sim.calibrate.targets import Documented
+from sim.replication import run_replication
+from sim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Stopping rules and sizes of a calibration."""
+
+    population: int = 500
+    budget: int = 60_000  # simulations in all (resumed runs count what they already used)
+    max_minutes: float = 9.0
+    min_epsilon: float = 0.0
+    min_acceptance: float = 0.01
+    max_generations: int = 30
+    workers: int = 1
+    seed: int = 20240202
+    kernel_scaling: float = 1.0  # multiplies the proposal kernel's covariance (Silverman's rule)
+    prior_share: float = 0.25  # share of proposals drawn from the prior (defensive mixture)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One finished generation, as logged."""
+
+    t: int
+    epsilon: float
+    accepted: int
+    simulations: int
+    acceptance_rate: float
+    ess: float
+    seconds: float
+    total_simulations: int
+
+
+class Problem:
+    """The scenario, the compiled targets and the priors of one calibration: what a particle runs."""
+
+    def __init__(self, scenario: Scenario, targets: list[Documented], priors: PriorsFile,
+                 seed: int):
+        self.scenario = scenario
+        self.targets = targets
+        self.priors = priors
+        self.seed = seed
+        self.keys = {name: p.key for name, p in priors.parameters.items()}
+        # each parameter as (offset, span, log scale): x = offset + span * u (or its exp)
+        self._scale = {}
+        for name, p in priors.parameters.items():
+            log = p.distribution == "loguniform"
+            low, high = (math.log(p.low), math.log(p.high)) if log else (p.low, p.high)
+            self._scale[name] = (low, high - low, log)
+
+    def natural(self, particle: dict[str, float]) -> dict[str, float]:
+        """Parameter values from a pyabc particle, which holds z = logit(u) for each parameter,
+        u being the parameter's position in its prior range (on the log scale if log-uniform)."""
+        out = {}
+        for n in self.keys:
+            low, span, log = self._scale[n]
+            x = low + span * float(expit(float(particle[n])))
+            out[n] = math.exp(x) if log else x
+        return out
+
+    def unconstrained(self, values: dict[str, float]) -> dict[str, float]:
+        """The inverse of :meth:`natural`."""
+        out = {}
+        for n in self.keys:
+            low, span, log = self._scale[n]
+            x = math.log(values[n]) if log else values[n]
+            out[n] = float(logit(min(max((x - low) / span, 1e-12), 1.0 - 1e-12)))
+        return out
+
+    def scenario_with(self, params: dict[str, float]) -> Scenario:
+        """The scenario with these (natural) parameter values."""
+        return with_values(self.scenario, {self.keys[n]: float(v) for n, v in params.items()})
+
+    def replication_of(self, params: dict[str, float]) -> int:
+        """A replication index drawn from the parameter values (same values, same simulation)."""
+        h = hashlib.blake2b(struct.pack(f"<{len(params)}d", *(float(params[n]) for n in self.keys)),
+                            digest_size=8)
+        return int.from_bytes(h.digest(), "little") >> 1
+
+    def simulate(self, particle: dict[str, float]) -> dict[str, float]:
+        """The targets' statistics in one replication with a particle's parameter values."""
+        params = self.natural(particle)
+        rows = run_replication(self.scenario_with(params), self.seed, self.replication_of(params)).events
+        split = Split(rows)
+        return {d.name: round(STATISTICS[d.target.stat](split, d.window), 9) for d in self.targets}
+
+    def distance(self, stats: dict[str, float], _observed: dict | None = None) -> float:
+        total = 0.0
+        for d in self.targets:
+            total += d.target.weight * d.distance(stats[d.name]) ** 2
+        return math.sqrt(total)
+
+    def observed(self) -> dict[str, float]:
+        """A stand-in for pyabc's observed data: the middle of each documented set."""
+        out = {}
+        for d in self.targets:
+            lo, hi = d.low, d.high
+            out[d.name] = lo if math.isinf(hi) else hi if math.isinf(lo) else (lo + hi) / 2.0
+        return out
+
+    def prior(self):
+        """The prior as pyabc sees it: z = logit(u) is standard logistic when u is uniform, so
+        pyabc samples an unbounded space. A uniform prior on a bounded box would leave its
+        proposal kernels spilling over the edges, and in ten dimensions the importance weights of
+        particles near an edge explode (the effective sample size collapses)."""
+        import pyabc
+
+        return pyabc.Distribution(**{name: pyabc.RV("logistic", 0.0, 1.0) for name in self.keys})
+
+
+def _defensive_transition(prior_share: float, scaling: float):
+    """pyabc's multivariate normal kernel mixed with the prior: q = (1 - a) KDE + a prior.
+
+    Parameters that the targets barely inform keep posteriors as wide as their priors, whose
+    logistic tails are heavier than the kernels' Gaussian tails: a particle proposed far out then
+    carries an enormous importance weight prior / q, and the effective sample size collapses. The
+    prior share bounds every weight by 1 / a (Hesterberg's defensive importance sampling).
+    """
+    import pyabc
+    from pyabc.parameters import Parameter
+
+    class DefensiveTransition(pyabc.MultivariateNormalTransition):
+        def rvs_single(self) -> Parameter:
+            if np.random.uniform() < prior_share:
+                return Parameter(dict(zip(self.X.columns, np.random.logistic(size=len(self.X.columns)),
+                                          strict=True)))
+            return super().rvs_single()
+
+        def pdf(self, x):
+            kde = super().pdf(x)
+            if isinstance(x, pd.DataFrame):
+                z = x[self.X.columns].to_numpy()
+            else:
+                z = np.array([x[key] for key in self.X.columns])
+            prior = np.exp(np.sum(-z - 2.0 * np.logaddexp(0.0, -z), axis=-1))  # standard logistic
+            return (1.0 - prior_share) * kde + prior_share * prior
+
+    return DefensiveTransition(scaling=scaling)
+
+
+def _sampler(workers: int):
+    import pyabc
+
+    if workers <= 1:
+        return pyabc.sampler.SingleCoreSampler(check_max_eval=True)
+    return pyabc.sampler.MulticoreEvalParallelSampler(n_procs=workers, check_max_eval=True)
+
+
+def _abcsmc(problem: Problem, settings: Settings):
+    import pyabc
+
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    return pyabc.ABCSMC(
+        models=problem.simulate,
+        parameter_priors=problem.prior(),
+        distance_function=problem.distance,
+        population_size=settings.population,
+        sampler=_sampler(settings.workers),
+        transitions=_defensive_transition(settings.prior_share, settings.kernel_scaling),
+        eps=pyabc.QuantileEpsilon(alpha=0.5),
+    )
+
+
+class RunBook:
+    """Which pyabc run in the history database was started with which inputs (a JSON sidecar)."""
+
+    def __init__(self, db: Path):
+        self.path = db.with_name(db.name + ".json")
+        self.runs: dict[str, dict] = {}
+        if self.path.is_file():
+            self.runs = json.loads(self.path.read_text(encoding="utf-8")).get("runs", {})
+
+    def last(self) -> tuple[int, dict] | None:
+        if not self.runs:
+            return None
+        key = max(self.runs, key=int)
+        return int(key), self.runs[key]
+
+    def add(self, run_id: int, inputs: dict) -> None:
+        from sim.store import atomic_write
+
+        self.runs[str(run_id)] = inputs
+        text = json.dumps({"runs": self.runs}, indent=2)
+        atomic_write(self.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resume: bool = False,
+              on_generation: Callable[[Generation], None] | None = None):
+    """Run (or resume) an ABC-SMC calibration; return the pyabc ``History``.
+
+    ``inputs`` describes what the run was started with (hashes of scenario, targets and priors);
+    resuming a run started with other inputs raises :class:`ValueError`.
+    """
+    np.random.seed(settings.seed % 2**32)  # pyabc draws from numpy's global generator
+    abc = _abcsmc(problem, settings)
+    book = RunBook(db)
+    url = f"sqlite:///{db}"
+    last = book.last()
+    if resume:
+        if last is None or not db.is_file():
+            raise FileNotFoundError(f"{db}: no calibration to resume")
+        run_id, started = last
+        if started != inputs:
+            changed = ", ".join(k for k in inputs if started.get(k) != inputs[k])
+            raise ValueError(f"{db}: run {run_id} was started with other inputs ({changed}); "
+                             "start a new calibration without --resume")
+        abc.load(url, run_id)
+    else:
+        history = abc.new(url, problem.observed())
+        book.add(history.id, inputs)
+    done = abc.history.max_t + 1  # generations already in the history
+    if abc.history.total_nr_simulations >= settings.budget or done >= settings.max_generations:
+        return abc.history
+    t = abc.initialize_components_before_run(
+        minimum_epsilon=settings.min_epsilon,
+        max_nr_populations=settings.max_generations - done,
+        min_acceptance_rate=settings.min_acceptance,
+        max_total_nr_simulations=settings.budget,
+        max_walltime=timedelta(minutes=settings.max_minutes),
+        min_eps_diff=0.0,
+    )
+    deadline = time.perf_counter() + 60.0 * settings.max_minutes
+    rate = math.nan  # simulations per second in the last generation
+    while True:
+        # a generation may use at most what is left of the budget and of the wall time (at the
+        # last generation's pace); pyabc ends a generation that needs more, keeping the last one
+        left = settings.budget - abc.history.total_nr_simulations
+        if not math.isnan(rate):
+            left = min(left, int((deadline - time.perf_counter()) * rate))
+        if left < settings.population:
+            break
+        abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
+        started_at = time.perf_counter()
+        eps = float(abc.eps(t))
+        ret = abc.run_generation(t=t)
+        if not ret["successful"]:
+            break
+        g = _generation(abc.history, t, eps, time.perf_counter() - started_at)
+        rate = g.simulations / max(g.seconds, 1e-9)
+        if on_generation is not None:
+            on_generation(g)
+        abc.min_acceptance_rate = settings.min_acceptance
+        if abc.check_terminate(t=t, acceptance_rate=ret["acceptance_rate"]):
+            break
+        t += 1
+    return abc.history
+
+
+def _generation(history, t: int, eps: float, seconds: float) -> Generation:
+    from pyabc.weighted_statistics import effective_sample_size
+
+    pops = history.get_all_populations()
+    row = pops[pops["t"] == t].iloc[0]
+    _, w = history.get_distribution(t=t)
+    n = len(w)
+    return Generation(t, eps, n, int(row["samples"]), n / float(row["samples"]),
+                      float(effective_sample_size(w)), seconds, int(history.total_nr_simulations))
+
+
+def generations(history) -> list[Generation]:
+    """Every finished generation of a history (wall times as pyabc recorded them)."""
+    from pyabc.weighted_statistics import effective_sample_size
+
+    out = []
+    pops = history.get_all_populations()
+    pops = pops[pops["t"] >= 0]
+    # pyabc's total also counts the prior sample that set the first epsilon
+    total = int(history.total_nr_simulations) - int(pops["samples"].sum())
+    for _, row in pops.iterrows():
+        t = int(row["t"])
+        _, w = history.get_distribution(t=t)
+        total += int(row["samples"])
+        out.append(Generation(t, float(row["epsilon"]), len(w), int(row["samples"]),
+                              len(w) / float(row["samples"]), float(effective_sample_size(w)),
+                              math.nan, total))
+    return out
+
+
+def posterior(history, problem: Problem) -> pd.DataFrame:
+    """The last generation's particles: one column per parameter (natural scale), ``weight`` and
+    ``generation``."""
+    frame, w = history.get_distribution(t=history.max_t)
+    rows = [problem.natural(particle) for particle in frame.to_dict("records")]
+    out = pd.DataFrame(rows, columns=list(problem.keys))
+    out["weight"] = np.asarray(w, dtype=float)
+    out["generation"] = int(history.max_t)
+    return out
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Quantile ``q`` of a weighted sample (inverse of the weighted empirical CDF, midpoint rule)."""
+    order = np.argsort(values)
+    v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
+    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return float(np.interp(q, cdf, v))
+
+
+def mean_distance(problem: Problem, params: dict[str, float], reps: int, seed: int) -> float:
+    """Mean distance from the record over replications 0..reps-1 of ``seed`` (natural values)."""
+    scenario = problem.scenario_with(params)
+    total = 0.0
+    for rep in range(reps):
+        split = Split(run_replication(scenario, seed, rep).events)
+        stats = {d.name: round(STATISTICS[d.target.stat](split, d.window), 9) for d in problem.targets}
+        total += problem.distance(stats)
+    return total / reps
+
+
+def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 24, reps: int = 60,
+                   seed: int = 7) -> tuple[dict[str, float], str]:
+    """The fitted point: of the posterior's marginal medians and ``candidates`` particles drawn by
+    weight, the one with the smallest mean distance over ``reps`` replications (common random
+    numbers: every candidate runs the same replications).
+
+    Marginal medians alone can fall between two modes: a threshold parameter (the damage
+    expectancy that adds a second weapon to a target type) and the parameter that compensates for
+    it (the share of that type) are each fitted, but their medians need not fit together.
+    """
+    names = list(problem.keys)
+    w = post["weight"].to_numpy()
+    medians = {n: weighted_quantile(post[n].to_numpy(), w, 0.5) for n in names}
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(post), size=min(candidates, len(post)), replace=False, p=w / w.sum())
+    options = [("the weighted marginal medians", medians)] + [
+        (f"posterior particle {int(i)}", {n: float(post[n].iloc[int(i)]) for n in names}) for i in picks]
+    scored = [(mean_distance(problem, params, reps, seed), label, params) for label, params in options]
+    best = min(scored, key=lambda x: x[0])
+    how = (f"{best[1]}: the smallest mean distance ({best[0]:.2f}) over {reps} replications among "
+           f"the marginal medians ({scored[0][0]:.2f}) and {len(picks)} particles drawn by weight")
+    return best[2], how
+
+
+def summarise(post: pd.DataFrame, priors: PriorsFile) -> pd.DataFrame:
+    """Per parameter: weighted median and 90% interval of the posterior, with the prior's range."""
+    rows = []
+    for name, p in priors.parameters.items():
+        v, w = post[name].to_numpy(), post["weight"].to_numpy()
+        rows.append((name, p.key, weighted_quantile(v, w, 0.5), weighted_quantile(v, w, 0.05),
+                     weighted_quantile(v, w, 0.95), p.distribution, p.low, p.high))
+    return pd.DataFrame(rows, columns=["parameter", "key", "median", "p5", "p95", "prior",
+                                       "prior_low", "prior_high"]).set_index("parameter")

@@ -1,0 +1,286 @@
+"""Calibration: targets and their kinds, statistics, the distance, priors, ABC-SMC recovery and
+resume, the predictive check."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import rows_of, tower_22, variant
+
+import sim
+from sim.calibrate.check import find_targets_file, predictive_check
+from sim.calibrate.coverage import POISSON_OVERRIDES, synthetic_problem
+from sim.calibrate.priors import load_priors, with_values
+from sim.calibrate.smc import Problem, Settings, calibrate, posterior, weighted_quantile
+from sim.calibrate.statistics import Window, statistic
+from sim.calibrate.targets import (
+    MISSING_PENALTY,
+    Documented,
+    Target,
+    TargetsFile,
+    compile_targets,
+    load_targets,
+)
+from sim.scenario import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_TEXT = ROOT.parent / "shared" / "seed"
+
+TARGETS_TOML = """
+scenario = "scenario.toml"
+[words]
+dozens = [24, 99]
+[targets.a]
+quote = "q"
+source = "seed"
+window = [2023-10-17, 2023-10-31]
+statistic = "attacks"
+kind = "{kind}"
+{fields}
+"""
+
+
+def _targets(tmp_path: Path, kind: str, fields: str) -> TargetsFile:
+    path = tmp_path / "targets.toml"
+    path.write_text(TARGETS_TOML.format(kind=kind, fields=fields))
+    return load_targets(path)
+
+
+@pytest.mark.parametrize("kind, fields, low, high, text", [
+    ("exact", "value = 3", 3, 3, "3"),
+    ("at_least", "value = 171", 171, math.inf, "171 or more"),
+    ("at_most", "value = 5", -math.inf, 5, "at most 5"),
+    ("range", "low = 54\nhigh = 55", 54, 55, "54-55"),
+    ("words", 'words = "dozens"', 24, 99, "'dozens' (24-99)"),
+    ("halted", "max_attacks = 3", 0, 3, "halted: at most 3 attacks"),
+])
+def test_each_kind_of_target_becomes_its_documented_interval(tmp_path, kind, fields, low, high, text):
+    tf = _targets(tmp_path, kind, fields)
+    (d,) = compile_targets(tf, sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date)
+    assert (d.low, d.high) == (low, high)
+    assert d.text() == text
+    assert d.window.start == 0.0 and d.window.end == 15 * 24.0  # 17-31 Oct inclusive
+
+
+@pytest.mark.parametrize("fields, key, reason", [
+    ("value = 3\nvalu = 4", "targets.a.valu", "unknown key (did you mean 'value'?)"),
+    ("", "targets.a", "kind 'exact' needs 'value'"),
+])
+def test_a_malformed_target_names_file_key_and_reason(tmp_path, fields, key, reason):
+    with pytest.raises(ScenarioError) as err:
+        _targets(tmp_path, "exact", fields)
+    assert err.value.file.endswith("targets.toml") and err.value.key_path == key
+    assert reason in err.value.reason
+
+
+def test_unknown_words_statistics_and_reversed_ranges_are_rejected(tmp_path):
+    for kind, fields, reason in [("words", 'words = "scores"', "'scores' is not in [words]"),
+                                 ("range", "low = 5\nhigh = 4", "low is above high")]:
+        with pytest.raises(ScenarioError, match=re.escape(reason)):
+            _targets(tmp_path, kind, fields)
+    path = tmp_path / "t.toml"
+    path.write_text(TARGETS_TOML.format(kind="exact", fields="value = 1").replace(
+        'statistic = "attacks"', 'statistic = "attack_count"'))
+    with pytest.raises(ScenarioError, match="unknown statistic 'attack_count'"):
+        load_targets(path)
+
+
+def test_distance_is_zero_inside_and_counts_tolerances_outside():
+    t = Target(quote="q", source="s", kind="range", statistic="attacks", low=171, high=190,
+               tolerance=15.0, window=("2023-10-17", "2024-02-02"))
+    d = Documented("a", t, {}, sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date)
+    assert d.distance(171) == d.distance(190) == d.distance(180) == 0.0
+    assert d.distance(141) == pytest.approx(2.0) and d.distance(205) == pytest.approx(1.0)
+    assert d.distance(math.nan) == MISSING_PENALTY
+    default = Documented("b", t.model_copy(update={"tolerance": None}), {}, d.window and
+                         sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date)
+    assert default.scale == pytest.approx(18.05)  # 10% of the middle of 171-190
+
+
+def test_shipped_targets_quote_the_seed_word_for_word():
+    if not SEED_TEXT.is_dir():
+        pytest.skip(f"the seed article is not beside the project ({SEED_TEXT})")
+    seed = " ".join(p.read_text(encoding="utf-8") for p in SEED_TEXT.iterdir())
+    seed = seed.replace("\u2013", "-").replace("\u2019", "'")
+    kinds = {t.kind for t in load_targets(ROOT / "calibration/targets.toml").targets.values()}
+    assert {"exact", "at_least", "range", "words", "halted", "input"} <= kinds
+    files = [ROOT / "calibration/targets.toml", *sorted((ROOT / "calibration/history").glob("*.toml"))]
+    for path in files:
+        for name, t in load_targets(path).targets.items():
+            if t.source.startswith("seed"):
+                for part in (p.strip() for p in t.quote.split("...")):
+                    assert part in seed, (path.name, name, part)
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+def test_statistics_read_the_event_log_of_the_tower_22_response():
+    s = tower_22()
+    events = sim.run_replication(s, 5, 0).events
+    attacks, strikes = rows_of(events, "attack"), rows_of(events, "strike")
+    t22 = next(r for r in attacks if r["detail"] == "documented attack 'tower_22'")
+    everything = Window(0.0, s.horizon_hours)
+    assert statistic("lag_hours", events, everything._replace(trigger="tower_22")) == \
+        pytest.approx(min(r["t_hours"] for r in strikes if r["t_hours"] > t22["t_hours"]) - t22["t_hours"])
+    bomber = [r for r in strikes if r["asset"] == "bomber"]
+    assert statistic("package_targets", events, everything) == sum(r["targets"] for r in bomber) == 85
+    assert statistic("package_facilities", events, everything._replace(country="Iraq")) == \
+        len({r["location"] for r in bomber if r["country"] == "Iraq"})
+    assert statistic("militia_killed", events, everything._replace(location="Akashat")) == \
+        sum(r["militia_killed"] for r in strikes if r["location"] == "Akashat")
+    takeoff, landing = rows_of(events, "takeoff"), rows_of(events, "landing")
+    assert statistic("package_block_hours", events, everything) == pytest.approx(
+        max(r["t_hours"] for r in landing) - min(r["t_hours"] for r in takeoff))
+    before = Window(0.0, t22["t_hours"])
+    assert statistic("package_targets", events, before) != statistic("package_targets", events, before)
+    assert statistic("lag_hours", events, before) != statistic("lag_hours", events, before)  # NaN
+
+
+def test_window_counts_attacks_in_start_inclusive_end_exclusive_hours(baseline):
+    events = sim.run_replication(baseline, 1, 3).events
+    times = [r["t_hours"] for r in rows_of(events, "attack")]
+    cut = times[len(times) // 2]
+    assert statistic("attacks", events, Window(0.0, cut)) == len(times) // 2
+    assert statistic("attacks", events, Window(cut, math.inf)) == len(times) - len(times) // 2
+    iraq = Window(0.0, math.inf, country="Iraq")
+    in_iraq = sum(r["country"] == "Iraq" for r in rows_of(events, "attack"))
+    assert statistic("attacks", events, iraq) == in_iraq
+
+
+# --- priors and parameter values ----------------------------------------------------------------
+
+def test_values_go_into_nested_and_dict_held_keys_and_integers_are_rounded(baseline):
+    out = with_values(baseline, {"militia.background_rate_per_day": 0.7,
+                                 "targets.facilities.akashat.occupancy_factor": 3.0,
+                                 "command.packages.serious_injuries.targets": 6.6})
+    assert out.militia.background_rate_per_day == 0.7
+    assert out.targets.facilities["akashat"].occupancy_factor == 3.0
+    assert out.command.packages["serious_injuries"].targets == 7
+    assert baseline.targets.facilities["akashat"].occupancy_factor != 3.0  # the original is intact
+    assert out.attacks is baseline.attacks and out.bases is baseline.bases  # untouched parts shared
+
+
+PRIOR = """
+targets = "targets.toml"
+[parameters.p]
+key = "{key}"
+distribution = "uniform"
+low = {low}
+high = {high}
+reason = "test"
+"""
+
+
+@pytest.mark.parametrize("key, low, high, bad_key, reason", [
+    ("militia.background_rat", 0.1, 1.0, "parameters.p.key", "is not a key of the scenario"),
+    ("meta.name", 0.1, 1.0, "parameters.p.key", "is not a number"),
+    ("attacks.casualties.killed_probability", 0.0, 1.3, "parameters.p.high",
+     "less than or equal to 1"),
+    ("command.packages.serious_injuries.targets", 1, 5, "parameters.p.low",
+     "must be at least the number of facilities"),
+    ("militia.background_rate_per_day", 2.0, 1.0, "parameters.p", "low must be below high"),
+])
+def test_a_prior_that_could_feed_the_model_an_invalid_value_is_rejected(tmp_path, baseline, key, low,
+                                                                        high, bad_key, reason):
+    path = tmp_path / "priors.toml"
+    path.write_text(PRIOR.format(key=key, low=low, high=high))
+    with pytest.raises(ScenarioError) as err:
+        load_priors(path, baseline)
+    assert err.value.file == str(path) and err.value.key_path == bad_key
+    assert reason in err.value.reason
+
+
+# --- ABC-SMC ------------------------------------------------------------------------------------
+
+def _recovery_problem(truth: float, seed: int = 11) -> Problem:
+    """One free parameter (the background attack rate) and synthetic 'documented' counts: the
+    attacks of each of five periods in one replication simulated with the true rate."""
+    scenario = sim.load_scenario(ROOT / "scenarios/baseline.toml", list(POISSON_OVERRIDES))
+    return synthetic_problem(scenario, truth, data_seed=999, seed=seed)
+
+
+TINY = Settings(population=60, budget=6_000, max_minutes=2.0, max_generations=4, workers=1, seed=3)
+
+
+def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path):
+    problem = _recovery_problem(truth=1.6)
+    history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "recovery"})
+    post = posterior(history, problem)
+    v, w = post["rate"].to_numpy(), post["weight"].to_numpy()
+    lo, med, hi = (weighted_quantile(v, w, q) for q in (0.05, 0.5, 0.95))
+    assert lo <= 1.6 <= hi and abs(med - 1.6) < 0.35
+    assert hi - lo < 0.5 * (3.0 - 0.2)  # the data narrowed the prior
+
+
+def test_an_interrupted_calibration_resumes_from_its_last_generation(tmp_path):
+    problem = _recovery_problem(truth=1.0)
+    db = tmp_path / "abc.db"
+    inputs = {"test": "resume"}
+    calls = {"n": 0}
+    simulate = problem.simulate
+
+    def crash_in_generation_two(particle):
+        calls["n"] += 1
+        if seen and seen[-1] == 1 and calls["n"] > calls["at_gen_1"] + 40:
+            raise KeyboardInterrupt  # as if the process were stopped in the middle of generation 2
+        return simulate(particle)
+
+    seen: list[int] = []
+
+    def log(g):
+        seen.append(g.t)
+        calls["at_gen_1"] = calls["n"]
+
+    problem.simulate = crash_in_generation_two  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(problem, TINY, db, inputs, on_generation=log)
+    assert seen == [0, 1]
+    problem.simulate = simulate  # type: ignore[method-assign]
+    resumed: list[int] = []
+    history = calibrate(problem, TINY, db, inputs, resume=True, on_generation=lambda g: resumed.append(g.t))
+    assert resumed[0] == 2 and history.max_t == TINY.max_generations - 1
+    assert history.n_populations == TINY.max_generations  # generations 0 and 1 kept, none twice
+    with pytest.raises(ValueError, match="other inputs"):
+        calibrate(problem, TINY, db, {"test": "changed"}, resume=True)
+    with pytest.raises(FileNotFoundError):
+        calibrate(problem, TINY, tmp_path / "none.db", inputs, resume=True)
+
+
+def test_weighted_quantiles_follow_the_weights():
+    v = np.array([1.0, 2.0, 3.0])
+    assert weighted_quantile(v, np.array([1, 1, 1]), 0.5) == 2.0
+    assert weighted_quantile(v, np.array([0.0, 0.0, 1.0]), 0.5) == 3.0
+    assert weighted_quantile(v, np.array([10, 1, 1]), 0.5) < 1.5
+
+
+def test_a_particle_is_a_seeded_replication_of_its_parameter_values():
+    problem = _recovery_problem(truth=1.0)
+    z = problem.unconstrained({"rate": 1.3})
+    assert problem.natural(z)["rate"] == pytest.approx(1.3)
+    assert problem.simulate(z) == problem.simulate(dict(z))
+    assert problem.replication_of({"rate": 1.3}) != problem.replication_of({"rate": 1.31})
+
+
+# --- the predictive check -----------------------------------------------------------------------
+
+def test_check_passes_a_target_whose_documented_set_meets_the_interval_and_fails_otherwise(baseline):
+    tf = load_targets(ROOT / "calibration/targets.toml")
+    never = variant('command.policy="never"')
+    result = predictive_check(never, tf, reps=20, seed=1)
+    rows = {r.name: r for r in result.rows}
+    assert not rows["feb_package_targets"].passed and rows["feb_package_targets"].missing == 20
+    assert not rows["us_strikes_before_february"].passed
+    assert rows["us_killed_to_feb_strikes"].passed  # Tower 22 happens whatever the policy
+    assert rows["feb_round_trip_miles"].passed  # an input, compared with b1b.round_trip_miles
+    assert any("exceed what 2 B-1Bs carry" in n for n in result.notes)
+
+
+def test_targets_files_are_found_by_the_scenario_they_name():
+    assert find_targets_file(ROOT / "scenarios/baseline.toml") == ROOT / "calibration/targets.toml"
+    assert find_targets_file(ROOT / "scenarios/history/dec_2019.toml") == \
+        ROOT / "calibration/history/dec_2019.toml"
+    assert find_targets_file(ROOT / "scenarios/policies/never.toml") is None
