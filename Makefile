@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench calibrate check coverage lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_run.py
+
+# Fit the baseline to the documented record (about 7 minutes on 2 cores), then check it.
+calibrate: $(STAMP)
+	$(BIN)/esim calibrate --workers 2
+
+check: $(STAMP)
+	$(BIN)/esim check scenarios/baseline.toml
+
+coverage: $(STAMP)
+	$(BIN)/python -m sim.calibrate.coverage --datasets 40
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,7 +12,8 @@ the previous one (pyabc's ``QuantileEpsilon``). The run stops at the first of: e
 below ``min_acceptance`` or ``max_generations`` generations. A generation may use at most
 ``population / min_acceptance`` simulations, and no more than what is left of the budget and of the
 wall time at the pace of the generation before; one that would need more is abandoned and the last
-finished generation is the result.
+finished generation is the result. No generation starts when even the last one's acceptance rate
+would not fill a population in what is left.
 
 The pyabc history (SQLite) is written after every generation, so a calibration stopped at any point
 resumes from its last finished generation. A replication's seed is drawn from the root seed and the
@@ -265,14 +266,17 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
     )
     deadline = time.perf_counter() + 60.0 * settings.max_minutes
     rate = math.nan  # simulations per second in the last generation
+    accepted_share = 1.0  # its acceptance rate (the next one is lower as epsilon falls)
+    if done:
+        accepted_share = _generation(abc.history, done - 1, math.nan, math.nan).acceptance_rate
     while True:
         # a generation may use at most what is left of the budget and of the wall time (at the
         # last generation's pace); pyabc ends a generation that needs more, keeping the last one
         left = settings.budget - abc.history.total_nr_simulations
         if not math.isnan(rate):
             left = min(left, int((deadline - time.perf_counter()) * rate))
-        if left < settings.population:
-            break
+        if left < settings.population or left * accepted_share < settings.population:
+            break  # not even the last generation's acceptance rate would fill a population
         abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
         started_at = time.perf_counter()
         eps = float(abc.eps(t))
@@ -281,6 +285,7 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
             break
         g = _generation(abc.history, t, eps, time.perf_counter() - started_at)
         rate = g.simulations / max(g.seconds, 1e-9)
+        accepted_share = g.acceptance_rate
         if on_generation is not None:
             on_generation(g)
         abc.min_acceptance_rate = settings.min_acceptance
@@ -339,27 +344,19 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(np.interp(q, cdf, v))
 
 
-def mean_distance(problem: Problem, params: dict[str, float], reps: int, seed: int) -> float:
-    """Mean distance from the record over replications 0..reps-1 of ``seed`` (natural values)."""
-    scenario = problem.scenario_with(params)
-    total = 0.0
-    for rep in range(reps):
-        split = Split(run_replication(scenario, seed, rep).events)
-        stats = {d.name: round(STATISTICS[d.target.stat](split, d.window), 9) for d in problem.targets}
-        total += problem.distance(stats)
-    return total / reps
-
-
-def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 24, reps: int = 60,
+def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 48, reps: int = 60,
                    seed: int = 7) -> tuple[dict[str, float], str]:
     """The fitted point: of the posterior's marginal medians and ``candidates`` particles drawn by
-    weight, the one with the smallest mean distance over ``reps`` replications (common random
-    numbers: every candidate runs the same replications).
+    weight, the one whose ``reps`` replications fail the fewest targets of the predictive check
+    (:func:`sim.calibrate.check.passes`), ties going to the smaller mean distance. Every candidate
+    runs the same replications (common random numbers).
 
     Marginal medians alone can fall between two modes: a threshold parameter (the damage
     expectancy that adds a second weapon to a target type) and the parameter that compensates for
     it (the share of that type) are each fitted, but their medians need not fit together.
     """
+    from sim.calibrate.check import passes, simulate_statistics
+
     names = list(problem.keys)
     w = post["weight"].to_numpy()
     medians = {n: weighted_quantile(post[n].to_numpy(), w, 0.5) for n in names}
@@ -367,11 +364,19 @@ def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 24, r
     picks = rng.choice(len(post), size=min(candidates, len(post)), replace=False, p=w / w.sum())
     options = [("the weighted marginal medians", medians)] + [
         (f"posterior particle {int(i)}", {n: float(post[n].iloc[int(i)]) for n in names}) for i in picks]
-    scored = [(mean_distance(problem, params, reps, seed), label, params) for label, params in options]
-    best = min(scored, key=lambda x: x[0])
-    how = (f"{best[1]}: the smallest mean distance ({best[0]:.2f}) over {reps} replications among "
-           f"the marginal medians ({scored[0][0]:.2f}) and {len(picks)} particles drawn by weight")
-    return best[2], how
+    scored = []
+    for label, params in options:
+        values = simulate_statistics(problem.scenario_with(params), problem.targets, reps, seed)
+        fails = sum(not passes(values[:, j], d) for j, d in enumerate(problem.targets))
+        distance = float(np.mean([problem.distance({d.name: row[j] for j, d in
+                                                     enumerate(problem.targets)}) for row in values]))
+        scored.append((fails, distance, label, params))
+    best = min(scored, key=lambda x: (x[0], x[1]))
+    how = (f"{best[2]}, which fails {best[0]} of {len(problem.targets)} calibrated targets over {reps} "
+           f"replications (mean distance {best[1]:.2f}; the marginal medians fail {scored[0][0]}, "
+           f"mean distance {scored[0][1]:.2f}), the fewest of the medians and {len(picks)} particles "
+           f"drawn by weight")
+    return best[3], how
 
 
 def summarise(post: pd.DataFrame, priors: PriorsFile) -> pd.DataFrame:
