@@ -36,6 +36,8 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False)]
+RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, help="replications")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="root seed")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="override a key: --set militia.branching_ratio=0.3 (repeatable)"),
@@ -113,8 +115,8 @@ def _summary_table(summary, title: str) -> Table:
 @app.command()
 def run(
     scenario: ScenarioArg,
-    reps: Annotated[int, typer.Option("--reps", "-n", min=1, help="replications")] = 200,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 20231017,
+    reps: RepsOpt = 200,
+    seed: SeedOpt = 20231017,
     out: Annotated[Path | None, typer.Option("--out", help="result folder "
                                              "[default: results/<scenario name>]")] = None,
     set_: SetOpt = None,
@@ -179,7 +181,7 @@ def calibrate(
                                                "distance threshold")] = 0.0,
     min_acceptance: Annotated[float, typer.Option("--min-acceptance", min=0.0, max=1.0,
                                                   help="stop below this acceptance rate")] = 0.01,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 20240202,
+    seed: SeedOpt = 20240202,
     resume: Annotated[bool, typer.Option("--resume", help="continue the last run in OUT/abc.db")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-generation log")] = False,
 ) -> None:
@@ -216,8 +218,12 @@ def calibrate(
             result = run_calibration(s, settings, out, resume=resume, on_generation=log)
         except (FileNotFoundError, ValueError) as exc:
             raise ScenarioError(out / "abc.db", "--resume", str(exc).split(": ", 1)[-1]) from None
-    table = Table(title=f"posterior ({result.simulations:,} simulations, {result.seconds:.0f} s): "
-                        "the fitted point, the weighted median and 90% interval", title_justify="left")
+    abandoned = (f", and {result.abandoned_simulations:,} in an abandoned generation"
+                 if result.abandoned_simulations else "")
+    out_console.print(f"stopped: {result.stopped}; {result.simulations:,} simulations{abandoned}; "
+                      f"{result.seconds:.0f} s", highlight=False, soft_wrap=True)
+    table = Table(title="posterior: the fitted point, the weighted median and 90% interval",
+                  title_justify="left")
     table.add_column("parameter", no_wrap=True)
     for col in ("fitted", "median", "5%", "95%"):
         table.add_column(col, justify="right")
@@ -236,8 +242,8 @@ def calibrate(
 @app.command()
 def check(
     scenario: ScenarioArg,
-    reps: Annotated[int, typer.Option("--reps", "-n", min=1, help="replications")] = 300,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="root seed")] = 20231017,
+    reps: RepsOpt = 300,
+    seed: SeedOpt = 20231017,
     targets: Annotated[Path | None, typer.Option("--targets", help="targets file [default: the "
                                                  "one in calibration/ that names SCENARIO]")] = None,
     set_: SetOpt = None,

@@ -208,7 +208,7 @@ TINY = Settings(population=60, budget=6_000, max_minutes=2.0, max_generations=4,
 
 def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path):
     problem = _recovery_problem(truth=1.6)
-    history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "recovery"})
+    history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "recovery"}).history
     post = posterior(history, problem)
     v, w = post["rate"].to_numpy(), post["weight"].to_numpy()
     lo, med, hi = (weighted_quantile(v, w, q) for q in (0.05, 0.5, 0.95))
@@ -241,7 +241,9 @@ def test_an_interrupted_calibration_resumes_from_its_last_generation(tmp_path):
     assert seen == [0, 1]
     problem.simulate = simulate  # type: ignore[method-assign]
     resumed: list[int] = []
-    history = calibrate(problem, TINY, db, inputs, resume=True, on_generation=lambda g: resumed.append(g.t))
+    run = calibrate(problem, TINY, db, inputs, resume=True, on_generation=lambda g: resumed.append(g.t))
+    history = run.history
+    assert run.stopped == f"{TINY.max_generations} generations"
     assert resumed[0] == 2 and history.max_t == TINY.max_generations - 1
     assert history.n_populations == TINY.max_generations  # generations 0 and 1 kept, none twice
     with pytest.raises(ValueError, match="other inputs"):
@@ -284,3 +286,13 @@ def test_targets_files_are_found_by_the_scenario_they_name():
     assert find_targets_file(ROOT / "scenarios/history/dec_2019.toml") == \
         ROOT / "calibration/history/dec_2019.toml"
     assert find_targets_file(ROOT / "scenarios/policies/never.toml") is None
+
+
+def test_the_coverage_study_does_not_depend_on_the_number_of_workers():
+    from sim.calibrate.coverage import coverage_study
+
+    tiny = Settings(population=30, budget=600, max_minutes=1.0, max_generations=3, workers=1, seed=2)
+    one = coverage_study(ROOT / "scenarios/baseline.toml", datasets=2, seed=2, workers=1, settings=tiny)
+    two = coverage_study(ROOT / "scenarios/baseline.toml", datasets=2, seed=2, workers=2, settings=tiny)
+    assert (one.covered, one.mean_width, one.simulations) == (two.covered, two.mean_width, two.simulations)
+    assert 0 <= one.covered <= 2 and one.mean_width > 0

@@ -88,8 +88,10 @@ class CalibrationResult:
     summary: pd.DataFrame  # per parameter: median, 90% interval, prior, fitted value
     posterior: pd.DataFrame
     generations: list[Generation]
-    simulations: int
-    seconds: float
+    simulations: int  # in the finished generations, and the prior sample that set the first epsilon
+    abandoned_simulations: int  # of a generation abandoned for want of budget or time
+    stopped: str  # why the calibration stopped
+    seconds: float  # ABC-SMC and the point estimate
     overridden: list[str]  # fitted keys that the scenario file sets itself (so the fit is unused)
 
 
@@ -110,11 +112,12 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
     problem = Problem(s.scenario, compile_targets(s.targets, s.scenario.meta.start_date,
                                                   only_calibrated=True), s.priors, settings.seed)
     started = time.perf_counter()
-    history = calibrate(problem, settings, out / DATABASE, _inputs(s), resume, on_generation)
-    seconds = time.perf_counter() - started
+    run = calibrate(problem, settings, out / DATABASE, _inputs(s), resume, on_generation)
+    history = run.history
     post = posterior(history, problem)
     summary = summarise(post, s.priors)
     point, how = point_estimate(problem, post)
+    seconds = time.perf_counter() - started
     summary["fitted"] = [point[n] for n in summary.index]
     gens = generations(history)
     atomic_write(out / POSTERIOR, lambda tmp: post.to_parquet(tmp, index=False))
@@ -127,8 +130,8 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
         for name, row in summary.iterrows():
             if current_value(again, row["key"]) != _fitted_value(s.scenario, row["key"], row["fitted"]):
                 overridden.append(f"{row['key']} ({name})")
-    return CalibrationResult(summary, post, gens, int(history.total_nr_simulations), seconds,
-                             overridden)
+    return CalibrationResult(summary, post, gens, int(history.total_nr_simulations),
+                             run.abandoned_simulations, run.stopped, seconds, overridden)
 
 
 def _chain(scenario_file: Path) -> list[Path]:

@@ -8,16 +8,18 @@ counts. A small ABC-SMC then fits the rate, and the check is whether the 90% pos
 the time; ABC with a final epsilon above zero gives wider posteriors, so coverage above 90% means
 conservative intervals.
 
-Run: ``python -m sim.calibrate.coverage [--datasets 40] [--seed 1]`` (from the project root).
+Run: ``python -m sim.calibrate.coverage [--datasets 40] [--seed 1] [--workers 2]`` (from the
+project root).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -81,27 +83,35 @@ class Coverage:
         return float(ci.low), float(ci.high)
 
 
-def coverage_study(baseline: str | Path, datasets: int = 40, seed: int = 1,
-                   settings: Settings | None = None) -> Coverage:
-    settings = settings or Settings(population=100, budget=4_000, max_minutes=2.0,
-                                    max_generations=5, workers=1, seed=seed)
+def _one_dataset(baseline: str, i: int, seed: int, settings: Settings, tmp: str) -> tuple[bool, float, int]:
+    """Draw a truth, simulate its data, calibrate: (interval covers the truth, width, simulations)."""
     scenario = load_scenario(baseline, list(POISSON_OVERRIDES))
-    rng = np.random.default_rng(seed)
-    covered, widths, sims = 0, [], 0
+    truth = float(np.random.default_rng([seed, i]).uniform(*PRIOR))
+    problem = synthetic_problem(scenario, truth, data_seed=seed * 100_003 + i, seed=seed + i)
+    history = calibrate(problem, settings, Path(tmp) / f"abc_{i}.db", {"dataset": str(i)}).history
+    post = posterior(history, problem)
+    v, w = post["rate"].to_numpy(), post["weight"].to_numpy()
+    lo, hi = weighted_quantile(v, w, 0.05), weighted_quantile(v, w, 0.95)
+    return lo <= truth <= hi, hi - lo, int(history.total_nr_simulations)
+
+
+def coverage_study(baseline: str | Path, datasets: int = 40, seed: int = 1, workers: int = 1,
+                   settings: Settings | None = None) -> Coverage:
+    """Calibrate ``datasets`` synthetic data sets (in ``workers`` processes; each data set is
+    seeded by its index, so the result does not depend on the number of workers)."""
+    settings = settings or Settings(population=80, budget=3_000, max_minutes=2.0,
+                                    max_generations=5, workers=1, seed=seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(datasets):
-            truth = float(rng.uniform(*PRIOR))
-            problem = synthetic_problem(scenario, truth, data_seed=seed * 100_003 + i, seed=seed + i)
-            history = calibrate(problem, settings, Path(tmp) / f"abc_{i}.db", {"dataset": str(i)})
-            post = posterior(history, problem)
-            v, w = post["rate"].to_numpy(), post["weight"].to_numpy()
-            lo, hi = weighted_quantile(v, w, 0.05), weighted_quantile(v, w, 0.95)
-            covered += lo <= truth <= hi
-            widths.append(hi - lo)
-            sims += int(history.total_nr_simulations)
-    return Coverage(datasets, covered, float(np.mean(widths)) if widths else math.nan, sims,
-                    time.perf_counter() - started)
+        args = [(str(baseline), i, seed, settings, tmp) for i in range(datasets)]
+        if workers <= 1:
+            results = [_one_dataset(*a) for a in args]
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                results = list(pool.map(_one_dataset, *zip(*args, strict=True)))
+    covered = sum(r[0] for r in results)
+    return Coverage(datasets, covered, float(np.mean([r[1] for r in results])),
+                    sum(r[2] for r in results), time.perf_counter() - started)
 
 
 def main() -> None:
@@ -109,8 +119,9 @@ def main() -> None:
     parser.add_argument("--baseline", default="scenarios/baseline.toml")
     parser.add_argument("--datasets", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    c = coverage_study(args.baseline, args.datasets, args.seed)
+    c = coverage_study(args.baseline, args.datasets, args.seed, args.workers)
     lo, hi = c.interval()
     print(f"90% posterior intervals contain the true rate in {c.covered} of {c.datasets} synthetic "
           f"data sets ({c.rate:.0%}; 95% CI {lo:.0%}-{hi:.0%}); mean interval width "

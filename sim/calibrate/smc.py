@@ -11,9 +11,10 @@ the previous one (pyabc's ``QuantileEpsilon``). The run stops at the first of: e
 ``min_epsilon``, ``budget`` simulations in all, ``max_minutes`` of wall time, an acceptance rate
 below ``min_acceptance`` or ``max_generations`` generations. A generation may use at most
 ``population / min_acceptance`` simulations, and no more than what is left of the budget and of the
-wall time at the pace of the generation before; one that would need more is abandoned and the last
-finished generation is the result. No generation starts when even the last one's acceptance rate
-would not fill a population in what is left.
+wall time at the pace of the generation before; one that would need more is abandoned (its
+simulations are counted apart) and the last finished generation is the result. No generation starts
+whose acceptance rate, extrapolated from the last two, would be below ``min_acceptance`` or would not
+fill a population in what is left.
 
 The pyabc history (SQLite) is written after every generation, so a calibration stopped at any point
 resumes from its last finished generation. A replication's seed is drawn from the root seed and the
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -229,9 +231,18 @@ class RunBook:
         atomic_write(self.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+class Run(NamedTuple):
+    """What :func:`calibrate` did: the pyabc ``History``, why it stopped, and the simulations of a
+    generation it abandoned (not in the history)."""
+
+    history: object
+    stopped: str
+    abandoned_simulations: int = 0
+
+
 def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resume: bool = False,
-              on_generation: Callable[[Generation], None] | None = None):
-    """Run (or resume) an ABC-SMC calibration; return the pyabc ``History``.
+              on_generation: Callable[[Generation], None] | None = None) -> Run:
+    """Run (or resume) an ABC-SMC calibration.
 
     ``inputs`` describes what the run was started with (hashes of scenario, targets and priors);
     resuming a run started with other inputs raises :class:`ValueError`.
@@ -254,8 +265,10 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
         history = abc.new(url, problem.observed())
         book.add(history.id, inputs)
     done = abc.history.max_t + 1  # generations already in the history
-    if abc.history.total_nr_simulations >= settings.budget or done >= settings.max_generations:
-        return abc.history
+    if abc.history.total_nr_simulations >= settings.budget:
+        return Run(abc.history, "the simulation budget was used up")
+    if done >= settings.max_generations:
+        return Run(abc.history, f"{settings.max_generations} generations")
     t = abc.initialize_components_before_run(
         minimum_epsilon=settings.min_epsilon,
         max_nr_populations=settings.max_generations - done,
@@ -266,33 +279,60 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
     )
     deadline = time.perf_counter() + 60.0 * settings.max_minutes
     rate = math.nan  # simulations per second in the last generation
-    accepted_share = 1.0  # its acceptance rate (the next one is lower as epsilon falls)
+    last_rates: list[float] = []  # acceptance rates of the finished generations
     if done:
-        accepted_share = _generation(abc.history, done - 1, math.nan, math.nan).acceptance_rate
+        last_rates = [g.acceptance_rate for g in generations(abc.history)[-2:]]
     while True:
-        # a generation may use at most what is left of the budget and of the wall time (at the
-        # last generation's pace); pyabc ends a generation that needs more, keeping the last one
         left = settings.budget - abc.history.total_nr_simulations
         if not math.isnan(rate):
             left = min(left, int((deadline - time.perf_counter()) * rate))
-        if left < settings.population or left * accepted_share < settings.population:
-            break  # not even the last generation's acceptance rate would fill a population
+        expected = _next_acceptance(last_rates)
+        if expected < settings.min_acceptance:
+            return Run(abc.history, f"the next generation's acceptance rate would fall below "
+                                    f"{settings.min_acceptance:g} (about {expected:.2g}, extrapolated)")
+        if left * expected < settings.population:
+            return Run(abc.history, f"the next generation would need about "
+                                    f"{settings.population / expected:,.0f} simulations, more than "
+                                    f"the budget and wall time leave ({max(left, 0):,})")
+        # pyabc abandons a generation that needs more than this, keeping the last finished one
         abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
         started_at = time.perf_counter()
         eps = float(abc.eps(t))
         ret = abc.run_generation(t=t)
         if not ret["successful"]:
-            break
+            return Run(abc.history, f"generation {t} was abandoned: {settings.population} "
+                                    f"acceptances were not reached in its allowance",
+                       int(abc.sampler.nr_evaluations_))
         g = _generation(abc.history, t, eps, time.perf_counter() - started_at)
         rate = g.simulations / max(g.seconds, 1e-9)
-        accepted_share = g.acceptance_rate
+        last_rates = [*last_rates[-1:], g.acceptance_rate]
         if on_generation is not None:
             on_generation(g)
         abc.min_acceptance_rate = settings.min_acceptance
         if abc.check_terminate(t=t, acceptance_rate=ret["acceptance_rate"]):
-            break
+            return Run(abc.history, _stop_reason(abc, settings, t, g))
         t += 1
-    return abc.history
+
+
+def _next_acceptance(rates: list[float]) -> float:
+    """The next generation's acceptance rate, extrapolated geometrically from the last two."""
+    if not rates:
+        return 1.0
+    if len(rates) == 1 or rates[-2] <= 0.0:
+        return rates[-1]
+    return rates[-1] * min(1.0, rates[-1] / rates[-2])
+
+
+def _stop_reason(abc, settings: Settings, t: int, g: Generation) -> str:
+    if t + 1 >= abc.max_t + 1:
+        return f"{settings.max_generations} generations"
+    if g.epsilon <= settings.min_epsilon or float(abc.eps(t)) <= settings.min_epsilon:
+        return f"epsilon reached {settings.min_epsilon:g}"
+    if g.acceptance_rate < settings.min_acceptance:
+        return f"the acceptance rate fell below {settings.min_acceptance:g}"
+    if abc.history.total_nr_simulations >= settings.budget:
+        return "the simulation budget was used up"
+    return "the wall time was used up"
 
 
 def _generation(history, t: int, eps: float, seconds: float) -> Generation:
