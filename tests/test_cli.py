@@ -154,3 +154,29 @@ def test_calibrate_with_a_broken_prior_is_bad_input(tmp_path):
     res = esim("calibrate", "--priors", str(ROOT / "calibration/priors.toml"), "--out",
                str(tmp_path / "o"), "--resume")
     assert res.returncode == 2 and "no calibration to resume" in res.stderr
+
+
+def test_a_calibration_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
+    exe = shutil.which("esim", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
+    out = tmp_path / "out"
+    args = ["calibrate", "--out", str(out), "--population", "20", "--workers", "1",
+            "--budget", "100000", "--min-acceptance", "0"]
+    proc = subprocess.Popen([*cmd, *args, "--max-minutes", "5"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        for line in proc.stdout:  # the per-generation log, written as each generation ends
+            if line.split()[:1] == ["1"]:
+                break
+        proc.kill()  # SIGKILL: no clean-up, in the middle of generation 2 or later
+    finally:
+        proc.wait(timeout=60)
+    import pyabc
+
+    before = pyabc.History(f"sqlite:///{out / 'abc.db'}").max_t
+    assert before >= 1 and not (out / "fitted.toml").exists()
+    res = esim(*args, "--resume", "--max-minutes", "0.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    log = pd.read_csv(out / "generations.csv")
+    assert log["generation"].tolist() == list(range(len(log))) and len(log) > before + 1
+    assert (out / "fitted.toml").is_file()

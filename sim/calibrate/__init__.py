@@ -122,7 +122,7 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
     gens = generations(history)
     atomic_write(out / POSTERIOR, lambda tmp: post.to_parquet(tmp, index=False))
     atomic_write(out / GENERATIONS, lambda tmp: tmp.write_text(_generations_csv(gens)))
-    text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how)
+    text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how, run.abandoned_simulations)
     atomic_write(out / FITTED, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     overridden = []
     if (out / FITTED).resolve() in _chain(s.scenario_file):
@@ -154,14 +154,16 @@ def _fitted_value(scenario: Scenario, key: str, value: float) -> float | int:
 
 
 def fitted_toml(summary: pd.DataFrame, priors: PriorsFile, gens: list[Generation],
-                settings: Settings, scenario: Scenario, how: str) -> str:
+                settings: Settings, scenario: Scenario, how: str, abandoned: int = 0) -> str:
     """The point estimate as a partial scenario file (dotted keys), with its provenance."""
     last = gens[-1]
+    extra = f" (and {abandoned:,} in an abandoned generation)" if abandoned else ""
     lines = [
-        f"# Fitted by `esim calibrate` on {dt.date.today().isoformat()}: ABC-SMC (pyabc "
-        f"{version('pyabc')}), {last.total_simulations:,} simulations,",
-        f"# {len(gens)} generations of {settings.population} particles, final epsilon "
-        f"{last.epsilon:.3g}, effective sample size {last.ess:.0f}.",
+        *textwrap.wrap(
+            f"Fitted by `esim calibrate` on {dt.date.today().isoformat()}: ABC-SMC (pyabc "
+            f"{version('pyabc')}), {last.total_simulations:,} simulations{extra}, {len(gens)} "
+            f"generations of {settings.population} particles, final epsilon {last.epsilon:.3g}, "
+            f"effective sample size {last.ess:.0f}.", 98, initial_indent="# ", subsequent_indent="# "),
         *textwrap.wrap(f"Point estimate: {how}.", 98, initial_indent="# ", subsequent_indent="# "),
         "# Beside each value: the weighted posterior median and 90% interval, and the prior.",
         "# scenarios/baseline.toml extends this file. Do not edit by hand: rerun `esim calibrate`",
