@@ -3,6 +3,7 @@ resume, the predictive check."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import rows_of, tower_22, variant
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sim
 from sim.calibrate.check import find_targets_file, predictive_check
@@ -296,3 +299,26 @@ def test_the_coverage_study_does_not_depend_on_the_number_of_workers():
     two = coverage_study(ROOT / "scenarios/baseline.toml", datasets=2, seed=2, workers=2, settings=tiny)
     assert (one.covered, one.mean_width, one.simulations) == (two.covered, two.mean_width, two.simulations)
     assert 0 <= one.covered <= 2 and one.mean_width > 0
+
+
+@given(low=st.floats(-1e6, 1e6), width=st.floats(0, 1e6), x=st.floats(-3e6, 3e6),
+       tol=st.floats(1e-3, 1e3))
+def test_distance_is_zero_exactly_inside_and_grows_away_from_the_set(low, width, x, tol):
+    t = Target(quote="q", source="s", kind="range", statistic="attacks", low=low, high=low + width,
+               tolerance=tol, window=("2023-10-17", "2023-10-18"))
+    d = Documented("a", t, {}, dt.date(2023, 10, 17))
+    assert (d.distance(x) == 0.0) == d.contains(x)
+    assert d.distance(x) >= 0.0
+    step = 1.0 + abs(x)
+    outward = x - step if x < low else x + step if x > low + width else None
+    if outward is not None:
+        assert d.distance(outward) > d.distance(x)
+
+
+@given(u=st.floats(0.001, 0.999))
+def test_a_particle_maps_into_its_prior_range_and_back(u):
+    problem = _recovery_problem(truth=1.0)
+    value = 0.2 + u * (3.0 - 0.2)
+    z = problem.unconstrained({"rate": value})
+    assert problem.natural(z)["rate"] == pytest.approx(value, rel=1e-9)
+    assert 0.2 <= problem.natural({"rate": z["rate"] * 50})["rate"] <= 3.0
