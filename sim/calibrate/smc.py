@@ -53,7 +53,7 @@ class Settings:
     """Stopping rules and sizes of a calibration."""
 
     population: int = 500
-    budget: int = 60_000  # simulations in all (resumed runs count what they already used)
+    budget: int = 150_000  # simulations in all (resumed runs count what they already used)
     max_minutes: float = 9.0
     min_epsilon: float = 0.0
     min_acceptance: float = 0.01
