@@ -291,6 +291,186 @@ def check(
     out_console.print(f"[green]all {len(result.rows)} targets pass[/green]", highlight=False)
 
 
+def _sweep_backend(workers: int, scheduler: str | None, dask_local: int):
+    from sim.runner import Backend
+
+    return Backend(workers=workers, scheduler=scheduler, dask_local=dask_local)
+
+
+WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="local processes")]
+SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask "
+                                                  "scheduler, e.g. tcp://10.0.0.5:8786")]
+DaskLocalOpt = Annotated[int, typer.Option("--dask-local", min=0, help="start a local Dask cluster "
+                                           "of N workers")]
+
+
+@app.command()
+def sweep(
+    file: Annotated[str, typer.Argument(help="sweep file (TOML)", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="result folder")],
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
+    dask_local: DaskLocalOpt = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="run only the batches not yet in OUT")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Run a sweep: every design point under every policy, batch by batch into OUT."""
+    from sim.store import SweepStoreError
+    from sim.sweep import load_sweep, run_sweep
+
+    with _bad_input():
+        sw = load_sweep(file)
+        try:
+            check_writable(out)
+        except OSError as exc:
+            raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+    backend = _sweep_backend(workers, scheduler, dask_local)
+    if not quiet:
+        out_console.print(f"sweep '{sw.spec.name}': {sw.points} point{'s' if sw.points > 1 else ''} x "
+                          f"{len(sw.policy_names)} polic{'ies' if len(sw.policy_names) > 1 else 'y'} x "
+                          f"{sw.spec.reps} replications = {sw.replications:,}, {len(sw.tasks())} batches; "
+                          f"{backend.label}", highlight=False)
+    progress = _LazyProgress(quiet, sw.spec.name)
+    with _bad_input():
+        try:
+            result = run_sweep(sw, out, backend, resume=resume, progress=progress, argv=sys.argv[1:])
+        except SweepStoreError as exc:
+            raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
+        finally:
+            progress.close()
+    rate = result.replications / result.seconds if result.seconds else math.inf
+    out_console.print(f"{result.replications:,} replications in {result.seconds:.1f} s "
+                      f"({rate:,.0f}/s); {result.skipped} batches already done; "
+                      f"{result.failed} failed replications; results in {out}/ "
+                      f"(esim results {out})", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def results(
+    folder: Annotated[Path, typer.Argument(help="a sweep's result folder", show_default=False)],
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics to show "
+                                                     "(repeatable) [default: headline metrics]")] = None,
+) -> None:
+    """Mean and 95% confidence interval of each metric per design point and policy."""
+    from sim.compare import HEADLINE, aggregate
+    from sim.store import SWEEP_MANIFEST, SweepStore
+
+    store = SweepStore(folder)
+    with _bad_input():
+        if not (folder / SWEEP_MANIFEST).is_file():
+            raise ScenarioError(folder, "", f"no {SWEEP_MANIFEST}: not a sweep's result folder")
+    summary = store.summary()
+    if summary.empty:
+        out_console.print(f"{folder}: no finished batches yet", highlight=False)
+        return
+    design = store.design()
+    metrics = tuple(metric) if metric else HEADLINE
+    with _bad_input():
+        unknown = [m for m in metrics if m not in summary.columns and not m.startswith("outcome=")]
+        if unknown:
+            raise ScenarioError(folder, "--metric", f"unknown metric '{unknown[0]}'")
+    table_data = aggregate(summary, design, metrics)
+    info = store.manifest()
+    expected = info["points"] * len(info["policies"]) * info["reps"]
+    table = Table(title=f"{info['sweep']}: {len(summary):,} of {expected:,} replications; mean and "
+                        f"95% confidence interval", title_justify="left")
+    factors = list(design.columns)
+    for col in ("point", *factors, "policy", *metrics):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for (point, policy), group in table_data.groupby(["point", "policy"], sort=True):
+        by_metric = group.set_index("metric")
+        cells = [f"{by_metric.at[m, 'mean']:.3g} [{by_metric.at[m, 'ci_low']:.3g}, "
+                 f"{by_metric.at[m, 'ci_high']:.3g}]" for m in metrics]
+        values = [f"{design.at[point, f]:.4g}" for f in factors]
+        table.add_row(str(point), *values, str(policy), *cells)
+    out_console.print(table)
+    failed = int((summary["error"] != "").sum())
+    if failed:
+        first = summary.loc[summary["error"] != "", "error"].iloc[0]
+        out_console.print(f"{failed} failed replications (left out); the first: {first}",
+                          highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    scenarios: Annotated[list[str], typer.Argument(help="scenario files; the first is the "
+                                                   "reference", show_default=False)],
+    reps: RepsOpt = 500,
+    seed: SeedOpt = 20231017,
+    out: Annotated[Path | None, typer.Option("--out", help="also write the replications and the "
+                                             "comparison here")] = None,
+    workers: WorkersOpt = 1,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics to show "
+                                                     "(repeatable)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Compare scenarios on the same replication seeds: paired differences from the first, with
+    95% confidence intervals and the variance reduction of the paired design."""
+    from sim.compare import HEADLINE, paired
+    from sim.runner import run_batch
+
+    with _bad_input():
+        if len(scenarios) < 2:
+            raise ScenarioError(scenarios[0] if scenarios else "-", "", "compare needs two or more "
+                                "scenario files")
+        loaded = [(Path(p).stem, load_scenario(p)) for p in scenarios]
+        names = [n for n, _ in loaded]
+        if len(set(names)) < len(names):
+            names = [f"{i}:{n}" for i, (n, _) in enumerate(loaded)]
+        if out is not None:
+            try:
+                check_writable(out)
+            except OSError as exc:
+                raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+    backend = _sweep_backend(workers, None, 0)
+    step = 100
+    calls = [(sc, seed, 0, name, r, min(r + step, reps)) for name, (_, sc) in zip(names, loaded,
+                                                                                  strict=True)
+             for r in range(0, reps, step)]
+    progress = _LazyProgress(quiet, "compare")
+    started = time.perf_counter()
+    frames, done = [], 0
+    try:
+        for _, frame in backend.map(run_batch, calls):
+            frames.append(frame)
+            done += len(frame)
+            progress(done, reps * len(names))
+    finally:
+        progress.close()
+    import pandas as pd
+
+    summary = pd.concat(frames, ignore_index=True)
+    summary["policy"] = pd.Categorical(summary["policy"], categories=names, ordered=True)
+    summary = summary.sort_values(["policy", "rep"]).reset_index(drop=True)
+    summary["policy"] = summary["policy"].astype(str)
+    metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
+    table_data = paired(summary, metrics)
+    wall = time.perf_counter() - started
+    table = Table(title=f"{len(names)} scenarios x {reps} replications on the same seeds (seed {seed}, "
+                        f"{wall:.1f} s): mean, and paired difference from '{names[0]}' with its 95% "
+                        "confidence interval", title_justify="left")
+    table.add_column("metric")
+    for name in names:
+        table.add_column(name, justify="right")
+    for m in metrics:
+        rows = table_data[table_data["metric"] == m].set_index("policy")
+        cells = [f"{rows.at[names[0], 'mean']:.3g}"]
+        for name in names[1:]:
+            r = rows.loc[name]
+            cells.append(f"{r['mean']:.3g}  {r['difference']:+.3g} [{r['ci_low']:+.3g}, "
+                         f"{r['ci_high']:+.3g}] x{r['variance_reduction']:.3g}")
+        table.add_row(m, *cells)
+    out_console.print(table)
+    out_console.print("x N: variance reduction of the paired design: independent seeds would need N "
+                      "times the replications for an interval as narrow.", highlight=False)
+    if out is not None:
+        from sim.store import atomic_write
+
+        atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))
+        atomic_write(out / "comparison.parquet", lambda p: table_data.to_parquet(p, index=False))
+        out_console.print(f"results in {out}/ (summary.parquet, comparison.parquet)", highlight=False)
+
+
 def main() -> None:
     app()
 

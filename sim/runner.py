@@ -1,8 +1,10 @@
-"""Many replications of one scenario, serially, into two pandas DataFrames."""
+"""Many replications: of one scenario, serially, into two pandas DataFrames (:func:`run`); and the
+batches of a sweep, in-process, on local processes or on Dask (:class:`Backend`, :func:`run_batch`)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -89,3 +91,120 @@ def _categories(s: Scenario) -> dict[str, list[str]]:
         "asset": list(ev.ASSETS),
         "weapon": ["", *WEAPON_TYPES],
     }
+
+
+# --- sweeps: batches of replications on one of three backends ------------------------------------
+
+#: Columns of a sweep's summary rows: where the row comes from, the metrics, and the error of a
+#: replication that raised (empty when it ran).
+SWEEP_COLUMNS = ("point", "policy", *METRIC_COLUMNS, "error")
+
+
+def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int,
+              last: int) -> pd.DataFrame:
+    """Replications ``first``..``last - 1`` of one scenario as summary rows.
+
+    A replication that raises becomes a row with its ``rep`` and ``seed``, no metrics and the error
+    in ``error``; the batch goes on.
+    """
+    rows = []
+    for rep in range(first, last):
+        try:
+            metrics = run_replication(scenario, seed, rep).metrics
+            rows.append({"point": point, "policy": policy, **metrics, "error": ""})
+        except Exception as exc:  # noqa: BLE001 - a failed replication is data, not a crash
+            rows.append({"point": point, "policy": policy, "rep": rep, "seed": seed,
+                         "error": f"{type(exc).__name__}: {exc}"})
+    frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+    return _typed_summary(frame)
+
+
+def _typed_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fixed dtypes, so that every batch file has the same schema whatever failed in it."""
+    out = frame.copy()
+    for name in out.columns:
+        if name in ("policy", "outcome", "error"):
+            out[name] = out[name].fillna("").astype(str)
+        elif name in ("point", "rep", "seed"):
+            out[name] = out[name].astype("int64")
+        elif name == "halted":
+            out[name] = out[name].astype("float64")  # NaN for a failed replication
+        else:
+            out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
+    return out
+
+
+class Backend:
+    """Where batches run: ``in-process``, a local pool of spawned processes, or Dask distributed."""
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None, dask_local: int = 0):
+        self.workers = max(1, workers)
+        self.scheduler = scheduler
+        self.dask_local = dask_local
+
+    @property
+    def label(self) -> str:
+        if self.scheduler:
+            return f"Dask scheduler {self.scheduler}"
+        if self.dask_local:
+            return f"local Dask cluster of {self.dask_local} workers"
+        if self.workers > 1:
+            return f"{self.workers} local processes"
+        return "in-process"
+
+    def map(self, fn: Callable[..., pd.DataFrame], calls: list[tuple]):
+        """Yield ``(index, result)`` of ``fn(*calls[index])`` as each finishes (any order)."""
+        if self.scheduler or self.dask_local:
+            yield from self._dask(fn, calls)
+        elif self.workers > 1:
+            yield from self._processes(fn, calls)
+        else:
+            for i, args in enumerate(calls):
+                yield i, fn(*args)
+
+    def _processes(self, fn, calls):
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        window = 4 * self.workers  # tasks in flight: memory stays flat however long the sweep
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+            pending: dict = {}
+            it = iter(enumerate(calls))
+            for i, args in itertools.islice(it, window):
+                pending[pool.submit(fn, *args)] = i
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield pending.pop(fut), fut.result()
+                for i, args in itertools.islice(it, len(done)):
+                    pending[pool.submit(fn, *args)] = i
+
+    def _dask(self, fn, calls):
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = None
+        if self.scheduler:
+            client = Client(self.scheduler)
+        else:
+            cluster = LocalCluster(n_workers=self.dask_local, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        try:
+            window = 4 * max(1, len(client.scheduler_info().get("workers", {})) or self.dask_local or 1)
+            it = iter(enumerate(calls))
+            futures = {}
+            for i, args in itertools.islice(it, window):
+                futures[client.submit(fn, *args, pure=False)] = i
+            queue = as_completed(list(futures))
+            for fut in queue:
+                i = futures.pop(fut)
+                yield i, fut.result()
+                fut.release()
+                for j, args in itertools.islice(it, 1):
+                    new = client.submit(fn, *args, pure=False)
+                    futures[new] = j
+                    queue.add(new)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -80,3 +80,63 @@ def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict) -> l
     atomic_write(paths[3], lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
                                                   encoding="utf-8"))
     return paths
+
+
+# --- sweeps: one Parquet file per finished batch ---------------------------------------------------
+
+SWEEP_MANIFEST = "sweep.json"
+DESIGN = "design.parquet"
+BATCHES = "batches"
+
+
+class SweepStoreError(Exception):
+    """A result folder that cannot take this sweep (it holds another, or --resume finds none)."""
+
+
+class SweepStore:
+    """A sweep's result folder: ``sweep.json`` (what the sweep is), ``design.parquet`` (its
+    points) and ``batches/<task>.parquet``, one per finished batch, each written to a temporary
+    name and renamed, so a batch file is whole or absent: after a crash, ``--resume`` runs exactly
+    the batches that have no file."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.batches = self.out / BATCHES
+
+    def open(self, fingerprint: str, info: dict, design: pd.DataFrame, resume: bool) -> set[str]:
+        """Prepare the folder; return the names of the batches already finished."""
+        manifest_path = self.out / SWEEP_MANIFEST
+        if manifest_path.is_file():
+            held = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if held.get("fingerprint") != fingerprint:
+                raise SweepStoreError(f"{self.out} holds results of another sweep (or of this one "
+                                      "before its files changed); use another --out")
+            if not resume:
+                raise SweepStoreError(f"{self.out} already holds this sweep: add --resume to finish "
+                                      "it, or use another --out")
+        elif resume and self.batches.is_dir() and any(self.batches.iterdir()):
+            raise SweepStoreError(f"{self.out} has batch files but no {SWEEP_MANIFEST}")
+        self.batches.mkdir(parents=True, exist_ok=True)
+        for stale in self.batches.glob(".*.tmp"):  # a batch being written when the sweep died
+            stale.unlink()
+        text = json.dumps({**info, "fingerprint": fingerprint}, indent=2) + "\n"
+        atomic_write(manifest_path, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(self.out / DESIGN, lambda p: design.to_parquet(p))
+        return {p.stem for p in self.batches.glob("*.parquet")}
+
+    def write_batch(self, name: str, frame: pd.DataFrame) -> None:
+        atomic_write(self.batches / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
+
+    def summary(self) -> pd.DataFrame:
+        """Every finished row, in (point, policy, rep) order."""
+        files = sorted(self.batches.glob("*.parquet"))
+        if not files:
+            return pd.DataFrame()
+        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return frame.sort_values(["point", "policy", "rep"], kind="stable").reset_index(drop=True)
+
+    def design(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out / DESIGN)
+
+    def manifest(self) -> dict:
+        return json.loads((self.out / SWEEP_MANIFEST).read_text(encoding="utf-8"))

@@ -1,0 +1,107 @@
+"""Confidence intervals and common-random-number comparisons of per-replication metrics.
+
+* :func:`aggregate`: mean and 95% confidence interval of each metric per design point and policy
+  (Student t on the replications; failed replications left out and counted).
+* :func:`paired`: each variant against the first on the same replication seeds. The paired
+  difference d_r = x_r(variant) - x_r(first) has the confidence interval mean(d) +- t * sd(d) / sqrt(n);
+  the variance reduction of the paired design is (var(x) + var(y)) / var(d): how many times more
+  replications two independent runs would need for an interval as narrow. A variant compared with
+  itself has d_r = 0 for every r, so its interval is exactly [0, 0].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.metrics import METRIC_COLUMNS
+
+#: Metrics that a comparison reports (numeric, one per replication).
+NUMERIC_METRICS = tuple(m for m in METRIC_COLUMNS if m not in ("rep", "seed", "outcome"))
+#: The metrics a table shows unless asked for others.
+HEADLINE = ("attacks", "us_killed", "us_injured", "strikes", "militia_killed", "civilians_killed",
+            "halted", "max_rung")
+
+
+def _outcome_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add one 0/1 column per outcome class (``outcome=halted`` ...), so shares get intervals."""
+    out = frame.copy()
+    for name in ("halted", "contained", "spiral"):
+        out[f"outcome={name}"] = np.where(out["outcome"] == "", np.nan,
+                                          (out["outcome"] == name).astype(float))
+    return out
+
+
+def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two ends of its Student-t confidence interval (NaN values left out)."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if n == 1:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return m, m - half, m + half
+
+
+def aggregate(summary: pd.DataFrame, design: pd.DataFrame | None = None,
+              metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per (point, policy, metric): ``mean``, ``ci_low``, ``ci_high``, ``n``, ``failed``,
+    and the point's factor values."""
+    frame = _outcome_columns(summary)
+    metrics = metrics or (*NUMERIC_METRICS, "outcome=halted", "outcome=contained", "outcome=spiral")
+    rows = []
+    for (point, policy), group in frame.groupby(["point", "policy"], sort=True):
+        failed = int((group["error"] != "").sum()) if "error" in group else 0
+        ok = group[group["error"] == ""] if "error" in group else group
+        for m in metrics:
+            mean, lo, hi = mean_ci(ok[m].to_numpy(dtype=float))
+            rows.append((point, policy, m, mean, lo, hi, int(ok[m].notna().sum()), failed))
+    out = pd.DataFrame(rows, columns=["point", "policy", "metric", "mean", "ci_low", "ci_high", "n",
+                                      "failed"])
+    if design is not None and len(design.columns):
+        out = out.merge(design.reset_index(), on="point", how="left")
+    return out
+
+
+def paired(summary: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Each policy against the first one (in order of appearance), replication by replication.
+
+    One row per (policy, metric): the variant's mean, the first's mean, the mean paired difference
+    with its 95% interval, and the variance reduction against independent seeds.
+    """
+    frame = _outcome_columns(summary)
+    if "error" in frame:
+        frame = frame[frame["error"] == ""]
+    metrics = metrics or (*NUMERIC_METRICS, "outcome=halted", "outcome=spiral")
+    policies = list(dict.fromkeys(frame["policy"]))
+    first = frame[frame["policy"] == policies[0]].set_index("rep")
+    rows = []
+    for policy in policies:
+        other = frame[frame["policy"] == policy].set_index("rep")
+        common = first.index.intersection(other.index)
+        for m in metrics:
+            x = other.loc[common, m].to_numpy(dtype=float)
+            y = first.loc[common, m].to_numpy(dtype=float)
+            keep = ~(np.isnan(x) | np.isnan(y))
+            x, y = x[keep], y[keep]
+            d = x - y
+            mean, lo, hi = mean_ci(d)
+            if d.size > 1 and np.all(d == d[0]):
+                lo = hi = mean  # no spread at all: the interval is the value itself
+            var_d = float(d.var(ddof=1)) if d.size > 1 else math.nan
+            var_ind = float(x.var(ddof=1) + y.var(ddof=1)) if d.size > 1 else math.nan
+            if policy == policies[0]:
+                reduction = math.nan  # the reference against itself
+            else:
+                reduction = var_ind / var_d if var_d > 0 else (math.inf if var_ind > 0 else math.nan)
+            rows.append((policy, m, float(x.mean()) if x.size else math.nan,
+                         float(y.mean()) if y.size else math.nan, mean, lo, hi, int(d.size),
+                         reduction))
+    return pd.DataFrame(rows, columns=["policy", "metric", "mean", "reference_mean", "difference",
+                                       "ci_low", "ci_high", "n", "variance_reduction"])

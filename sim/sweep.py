@@ -1,0 +1,275 @@
+"""Sweep files and their designs: which scenarios a sweep runs, and with which replications.
+
+A sweep file (TOML) names a base scenario, the policy variants to run at every design point, the
+factors that vary and how (a full factorial of explicit values, or a Latin hypercube or Sobol design
+over ranges), the replications per point and policy, and the root seed::
+
+    name = "lags"
+    base = "../baseline.toml"
+    reps = 200
+    seed = 20231017
+
+    [policies]                       # optional: name -> scenario file; default: the base alone
+    baseline = "../baseline.toml"
+    never = "../policies/never.toml"
+
+    [design]
+    kind = "lhs"                     # "factorial" (default), "lhs" or "sobol"
+    points = 32
+
+    [factors.bomber_lag]
+    key = "command.decision_lag.bomber.median_hours"
+    low = 24.0
+    high = 200.0
+
+Every replication of every point and policy uses the same replication seeds (root seed, replication
+index): policies and design points are compared under common random numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from pathlib import Path
+from typing import Annotated, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from scipy.stats import qmc
+
+from sim.scenario.loader import ScenarioError, describe_validation_error, load_scenario, read_toml
+from sim.scenario.schema import Scenario
+from sim.scenario.values import key_problem, value_problem, with_values
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Factor(_Strict):
+    """A scenario number that the sweep varies: explicit ``values``, or a ``low``-``high`` range."""
+
+    key: str = Field(description="dotted key path of a number in the scenario")
+    values: list[float] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(False, description="spread a range's points on a log scale")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Factor:
+        if (self.values is None) == (self.low is None or self.high is None):
+            raise ValueError("give either 'values' or both 'low' and 'high'")
+        if self.values is not None and not self.values:
+            raise ValueError("'values' is empty")
+        if self.low is not None and self.high is not None:
+            if not self.low < self.high:
+                raise ValueError("low must be below high")
+            if self.log and self.low <= 0:
+                raise ValueError("a log range needs low > 0")
+        return self
+
+
+class Design(_Strict):
+    kind: Literal["factorial", "lhs", "sobol"] = "factorial"
+    points: Annotated[int, Field(ge=1)] | None = Field(None, description="points of an lhs or "
+                                                       "sobol design (sobol: a power of 2)")
+    seed: int = Field(0, description="seed of the design's own randomness (lhs, scrambled sobol)")
+
+
+class SweepFile(_Strict):
+    name: str
+    description: str = ""
+    base: str = Field(description="base scenario file, relative to the sweep file")
+    policies: dict[str, str] = Field({}, description="name -> scenario file; default: the base")
+    reps: Annotated[int, Field(ge=1)] = Field(description="replications per design point and policy")
+    seed: Annotated[int, Field(ge=0)] = 0
+    batch_reps: Annotated[int, Field(ge=1)] = Field(100, description="replications per task")
+    design: Design = Design()
+    factors: dict[str, Factor] = {}
+
+    @model_validator(mode="after")
+    def _design_fits_factors(self) -> SweepFile:
+        kind = self.design.kind
+        for name, f in self.factors.items():
+            if kind == "factorial" and f.values is None:
+                raise ValueError(f"factors.{name}: a factorial design needs 'values'")
+            if kind != "factorial" and f.values is not None:
+                raise ValueError(f"factors.{name}: an {kind} design needs 'low' and 'high'")
+        if kind != "factorial":
+            if self.design.points is None:
+                raise ValueError(f"design.points: an {kind} design needs a number of points")
+            if not self.factors:
+                raise ValueError(f"factors: an {kind} design needs at least one factor")
+            if kind == "sobol" and self.design.points & (self.design.points - 1):
+                raise ValueError("design.points: a sobol design needs a power of 2")
+        return self
+
+
+class Task(NamedTuple):
+    """One unit of work: replications ``first``..``last - 1`` of one point and policy."""
+
+    point: int
+    policy: int
+    first: int
+    last: int
+
+    @property
+    def name(self) -> str:
+        return f"p{self.point:05d}-q{self.policy:02d}-r{self.first:07d}"
+
+
+class Sweep:
+    """A loaded sweep: its file, design points, policy scenarios and tasks."""
+
+    def __init__(self, path: str | Path, spec: SweepFile, design: pd.DataFrame,
+                 policies: dict[str, Scenario]):
+        self.path = Path(path)
+        self.spec = spec
+        self.design = design  # one row per point: factor values
+        self.policy_names = list(policies)
+        self._policies = policies
+        self._cache: dict[tuple[int, int], Scenario] = {}
+
+    def scenario(self, point: int, policy: int) -> Scenario:
+        """The scenario of one design point under one policy (factor values set)."""
+        key = (point, policy)
+        if key not in self._cache:
+            base = self._policies[self.policy_names[policy]]
+            values = {self.spec.factors[f].key: float(self.design.at[point, f])
+                      for f in self.spec.factors}
+            self._cache[key] = with_values(base, values)
+        return self._cache[key]
+
+    @property
+    def points(self) -> int:
+        return len(self.design)
+
+    def tasks(self) -> list[Task]:
+        step = self.spec.batch_reps
+        return [Task(p, q, r, min(r + step, self.spec.reps))
+                for p in range(self.points) for q in range(len(self.policy_names))
+                for r in range(0, self.spec.reps, step)]
+
+    @property
+    def replications(self) -> int:
+        return self.points * len(self.policy_names) * self.spec.reps
+
+    def fingerprint(self) -> str:
+        """SHA-256 of what the rows depend on: the sweep file's content and each policy's
+        resolved scenario (so an edited parent scenario is noticed on --resume)."""
+        from sim.scenario.loader import scenario_hash
+
+        h = hashlib.sha256(self.spec.model_dump_json().encode())
+        for name in self.policy_names:
+            h.update(name.encode())
+            h.update(scenario_hash(self._policies[name]).encode())
+        return h.hexdigest()
+
+
+def design_points(spec: SweepFile) -> pd.DataFrame:
+    """The design's points as a frame (one column per factor; one empty row without factors)."""
+    names = list(spec.factors)
+    if not names:
+        return pd.DataFrame(index=pd.RangeIndex(1, name="point"))
+    if spec.design.kind == "factorial":
+        rows = list(itertools.product(*(spec.factors[n].values for n in names)))
+        frame = pd.DataFrame(rows, columns=names)
+    else:
+        d = len(names)
+        if spec.design.kind == "lhs":
+            unit = qmc.LatinHypercube(d=d, seed=spec.design.seed).random(spec.design.points)
+        else:
+            unit = qmc.Sobol(d=d, scramble=True, seed=spec.design.seed).random(spec.design.points)
+        cols = {}
+        for j, n in enumerate(names):
+            f = spec.factors[n]
+            lo, hi = (math.log(f.low), math.log(f.high)) if f.log else (f.low, f.high)
+            x = lo + unit[:, j] * (hi - lo)
+            cols[n] = np.exp(x) if f.log else x
+        frame = pd.DataFrame(cols)
+    frame.index.name = "point"
+    return frame
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file and its scenarios; errors name file, key path and reason."""
+    path = Path(path)
+    data = read_toml(path)
+    try:
+        spec = SweepFile.model_validate(data)
+    except ValidationError as exc:
+        key, reason = describe_validation_error(exc, SweepFile)
+        if reason.startswith("Value error, factors."):
+            key, _, reason = reason.removeprefix("Value error, ").partition(": ")
+        elif reason.startswith("Value error, design.points:"):
+            key, reason = "design.points", reason.removeprefix("Value error, design.points: ")
+        raise ScenarioError(path, key, reason.removeprefix("Value error, ")) from None
+    files = spec.policies or {"base": spec.base}
+    policies = {}
+    for name, rel in files.items():
+        where = path.parent / rel
+        if not where.is_file():
+            key = f"policies.{name}" if spec.policies else "base"
+            raise ScenarioError(path, key, f"'{rel}' points to no file ({where})")
+        policies[name] = load_scenario(where)
+    for name, f in spec.factors.items():
+        for pname, scenario in policies.items():
+            problem = key_problem(scenario, f.key)
+            if problem:
+                raise ScenarioError(path, f"factors.{name}.key", problem)
+            bounds = f.values if f.values is not None else [f.low, f.high]
+            for v in bounds:
+                problem = value_problem(scenario, f.key, float(v))
+                if problem:
+                    raise ScenarioError(path, f"factors.{name}", f"{v:g} under policy '{pname}': "
+                                                                 f"{problem}")
+    return Sweep(path, spec, design_points(spec), policies)
+
+
+class SweepRun(NamedTuple):
+    out: Path
+    tasks: int
+    skipped: int  # batches already finished (resume)
+    replications: int  # run now
+    failed: int  # replications that raised, now
+    seconds: float
+
+
+def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
+              progress=None, argv: list[str] | None = None) -> SweepRun:
+    """Run the sweep's unfinished batches on ``backend``, writing each batch as it finishes.
+
+    ``progress(done, total)`` counts replications. Raises :class:`sim.store.SweepStoreError` when
+    ``out`` holds another sweep, or this one without ``resume``.
+    """
+    import datetime as dt
+    import time
+
+    from sim import __version__
+    from sim.runner import Backend, run_batch
+    from sim.store import SweepStore
+
+    backend = backend or Backend()
+    store = SweepStore(out)
+    info = {"escalation_sim_version": __version__, "sweep": sweep.spec.name,
+            "sweep_file": str(sweep.path), "points": sweep.points, "policies": sweep.policy_names,
+            "reps": sweep.spec.reps, "seed": sweep.spec.seed, "batch_reps": sweep.spec.batch_reps,
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": argv or []}
+    finished = store.open(sweep.fingerprint(), info, sweep.design, resume)
+    tasks = [t for t in sweep.tasks() if t.name not in finished]
+    total = sum(t.last - t.first for t in tasks)
+    calls = [(sweep.scenario(t.point, t.policy), sweep.spec.seed, t.point,
+              sweep.policy_names[t.policy], t.first, t.last) for t in tasks]
+    started = time.perf_counter()
+    done = failed = 0
+    for i, frame in backend.map(run_batch, calls):
+        store.write_batch(tasks[i].name, frame)
+        done += len(frame)
+        failed += int((frame["error"] != "").sum())
+        if progress is not None:
+            progress(done, total)
+    return SweepRun(Path(out), len(sweep.tasks()), len(finished), done, failed,
+                    time.perf_counter() - started)

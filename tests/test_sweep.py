@@ -1,0 +1,221 @@
+"""Sweeps: files and designs, the same rows on every backend (Dask included), kill and resume,
+failed replications, the result store, and common-random-number comparisons."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.compare import aggregate, paired
+from sim.runner import Backend, run_batch
+from sim.scenario import ScenarioError
+from sim.scenario.values import with_values
+from sim.store import SweepStore, SweepStoreError
+from sim.sweep import design_points, load_sweep, run_sweep
+from tests.conftest import ROOT, variant
+
+SWEEP = """
+name = "t"
+base = "{base}"
+reps = {reps}
+seed = 7
+batch_reps = {batch}
+{extra}
+"""
+FACTORIAL = """
+[policies]
+baseline = "{base}"
+never = "{never}"
+[factors.lag]
+key = "command.decision_lag.bomber.median_hours"
+values = [24.0, 96.0]
+[factors.dispersal]
+key = "command.warning.dispersal_fraction"
+values = [0.0, 0.5, 0.9]
+"""
+
+
+def _sweep(tmp_path: Path, reps: int = 6, batch: int = 3, extra: str | None = None) -> Path:
+    base = ROOT / "scenarios/baseline.toml"
+    never = ROOT / "scenarios/policies/never.toml"
+    extra = FACTORIAL.format(base=base, never=never) if extra is None else extra
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.format(base=base, reps=reps, batch=batch, extra=extra))
+    return path
+
+
+def test_a_factorial_sweep_runs_every_point_policy_and_replication(tmp_path):
+    sw = load_sweep(_sweep(tmp_path))
+    assert sw.points == 6 and sw.policy_names == ["baseline", "never"]
+    assert sorted(map(tuple, sw.design.to_numpy())) == sorted(
+        (a, b) for a in (24.0, 96.0) for b in (0.0, 0.5, 0.9))
+    assert sw.scenario(5, 0).command.decision_lag.bomber.median_hours == sw.design.at[5, "lag"]
+    run = run_sweep(sw, tmp_path / "out")
+    rows = SweepStore(tmp_path / "out").summary()
+    assert run.replications == len(rows) == 6 * 2 * 6 and run.failed == 0
+    assert rows.groupby(["point", "policy"])["rep"].apply(list).map(lambda r: r == list(range(6))).all()
+
+
+def test_ranges_give_latin_hypercube_and_sobol_points_inside_their_bounds(tmp_path):
+    for kind, points in (("lhs", 20), ("sobol", 16)):
+        extra = (f'[design]\nkind = "{kind}"\npoints = {points}\n[factors.rate]\n'
+                 'key = "militia.background_rate_per_day"\nlow = 0.5\nhigh = 2.5\n'
+                 '[factors.lag]\nkey = "command.decision_lag.bomber.median_hours"\nlow = 24.0\n'
+                 'high = 200.0\nlog = true\n')
+        sw = load_sweep(_sweep(tmp_path, extra=extra))
+        d = sw.design
+        assert len(d) == points and d["rate"].between(0.5, 2.5).all() and d["lag"].between(24, 200).all()
+        if kind == "lhs":  # one point in each of the 20 equal strata of each factor
+            strata = np.floor((d["rate"] - 0.5) / 2.0 * points).astype(int)
+            assert sorted(strata) == list(range(points))
+        assert design_points(sw.spec).equals(d)  # the design is seeded: the same every time
+
+
+@pytest.mark.parametrize("extra, key, reason", [
+    ('[factors.x]\nkey = "militia.background_rate_per_day"\nlow = 1.0\nhigh = 2.0\n', "factors.x",
+     "a factorial design needs 'values'"),
+    ('[design]\nkind = "sobol"\npoints = 10\n[factors.x]\nkey = "militia.branching_ratio"\n'
+     'low = 0.1\nhigh = 0.5\n', "design.points", "a sobol design needs a power of 2"),
+    ('[factors.x]\nkey = "attacks.casualties.killed_probability"\nvalues = [0.1, 1.3]\n', "factors.x",
+     "less than or equal to 1"),
+    ('[factors.x]\nkey = "militia.background_rat"\nvalues = [1.0]\n', "factors.x.key",
+     "is not a key of the scenario"),
+    ('[factors.x]\nkey = "militia.branching_ratio"\nvalues = [0.1]\nstep = 2\n', "factors.x.step",
+     "unknown key"),
+])
+def test_a_malformed_sweep_names_file_key_and_reason(tmp_path, extra, key, reason):
+    with pytest.raises(ScenarioError) as err:
+        load_sweep(_sweep(tmp_path, extra=extra))
+    assert err.value.file.endswith("sweep.toml") and err.value.key_path == key
+    assert reason in err.value.reason
+
+
+def test_the_same_sweep_gives_equal_frames_in_process_on_2_processes_and_on_dask(tmp_path):
+    sw = load_sweep(_sweep(tmp_path, reps=4, batch=2))
+    frames = {}
+    scheduler_file = tmp_path / "scheduler.json"
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent))
+    if dask is None:
+        pytest.fail("the dask command is missing from the environment")
+    sched = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                              "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        for _ in range(600):
+            if scheduler_file.is_file() and scheduler_file.stat().st_size:
+                break
+            time.sleep(0.05)
+        worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(scheduler_file),
+                                   "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        import json
+
+        from dask.distributed import Client
+
+        address = json.loads(scheduler_file.read_text())["address"]
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=120)
+        for name, backend in (("serial", Backend()), ("processes", Backend(workers=2)),
+                              ("dask", Backend(scheduler=address))):
+            run_sweep(sw, tmp_path / name, backend)
+            frames[name] = SweepStore(tmp_path / name).summary()
+    finally:
+        for proc in (worker, sched):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
+    pd.testing.assert_frame_equal(frames["serial"], frames["processes"])
+    pd.testing.assert_frame_equal(frames["serial"], frames["dask"])
+    assert len(frames["serial"]) == 6 * 2 * 4
+
+
+def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_rows(tmp_path):
+    path = _sweep(tmp_path, reps=40, batch=4)
+    out = tmp_path / "killed"
+    exe = shutil.which("esim", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
+    proc = subprocess.Popen([*cmd, "sweep", str(path), "--out", str(out), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):
+            if len(list((out / "batches").glob("*.parquet"))) >= 5:
+                break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    written = len(list((out / "batches").glob("*.parquet")))
+    assert 5 <= written < 120  # stopped in the middle
+    res = subprocess.run([*cmd, "sweep", str(path), "--out", str(out), "--resume", "--quiet"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"{written} batches already done" in res.stdout
+    run_sweep(load_sweep(path), tmp_path / "whole")
+    pd.testing.assert_frame_equal(SweepStore(out).summary(), SweepStore(tmp_path / "whole").summary())
+
+
+def test_a_replication_that_raises_is_a_failed_row_and_the_sweep_goes_on(baseline, tmp_path):
+    broken = with_values(baseline, {"militia.excitation_decay_days": 0.0})  # divides by zero
+    rows = run_batch(broken, 1, 0, "broken", 0, 3)
+    assert rows["rep"].tolist() == [0, 1, 2] and (rows["error"].str.startswith("ZeroDivisionError")).all()
+    assert rows["attacks"].isna().all()
+    good = run_batch(baseline, 1, 0, "good", 0, 3)
+    assert (good["error"] == "").all() and good["attacks"].notna().all()
+    assert list(rows.dtypes) == list(good.dtypes)  # one schema for every batch file
+    table = aggregate(pd.concat([rows, good]), metrics=("attacks",))
+    assert table.set_index("policy").at["broken", "failed"] == 3
+
+
+def test_a_folder_holding_another_sweep_is_refused_and_nothing_is_lost(tmp_path):
+    path = _sweep(tmp_path, reps=2, batch=2)
+    run_sweep(load_sweep(path), tmp_path / "out")
+    before = sorted(p.name for p in (tmp_path / "out" / "batches").iterdir())
+    with pytest.raises(SweepStoreError, match="already holds this sweep"):
+        run_sweep(load_sweep(path), tmp_path / "out")
+    path.write_text(path.read_text().replace("seed = 7", "seed = 8"))
+    with pytest.raises(SweepStoreError, match="another sweep"):
+        run_sweep(load_sweep(path), tmp_path / "out", resume=True)
+    assert sorted(p.name for p in (tmp_path / "out" / "batches").iterdir()) == before
+
+
+def test_the_paired_interval_of_a_variant_against_itself_is_exactly_zero(baseline):
+    a = run_batch(baseline, 3, 0, "a", 0, 30)
+    b = run_batch(baseline, 3, 0, "b", 0, 30)
+    never = run_batch(variant('command.policy="never"'), 3, 0, "never", 0, 30)
+    table = paired(pd.concat([a, b, never]), ("attacks", "militia_killed"))
+    same = table[table["policy"] == "b"]
+    assert (same[["difference", "ci_low", "ci_high"]] == 0.0).all().all()
+    diff = table[(table["policy"] == "never") & (table["metric"] == "militia_killed")].iloc[0]
+    assert diff["ci_high"] < 0 and diff["variance_reduction"] > 0
+    # the paired interval is narrower than the independent one whenever the runs are correlated
+    x = never["attacks"].to_numpy(float)
+    y = a["attacks"].to_numpy(float)
+    if np.corrcoef(x, y)[0, 1] > 0:
+        assert table[(table["policy"] == "never") & (table["metric"] == "attacks")].iloc[0][
+            "variance_reduction"] > 1
+
+
+def test_results_and_compare_commands(tmp_path):
+    from tests.test_cli import esim
+
+    path = _sweep(tmp_path, reps=4, batch=2)
+    assert esim("sweep", str(path), "--out", str(tmp_path / "o"), "--workers", "2").returncode == 0
+    res = esim("results", str(tmp_path / "o"), "-m", "attacks")
+    assert res.returncode == 0 and "48 of 48 replications" in res.stdout and "never" in res.stdout
+    res = esim("results", str(tmp_path))
+    assert res.returncode == 2 and "not a sweep's result folder" in res.stderr
+    res = esim("compare", "scenarios/baseline.toml", "scenarios/policies/never.toml", "--reps", "20",
+               "-m", "attacks", "--out", str(tmp_path / "c"))
+    assert res.returncode == 0, res.stderr
+    saved = pd.read_parquet(tmp_path / "c" / "comparison.parquet")
+    assert set(saved["policy"]) == {"baseline", "never"} and (saved["n"] == 20).all()
