@@ -471,6 +471,62 @@ def compare(
         out_console.print(f"results in {out}/ (summary.parquet, comparison.parquet)", highlight=False)
 
 
+@app.command()
+def sensitivity(
+    file: Annotated[str, typer.Argument(help="sweep file with factor ranges (TOML)", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", help="result folder [default: "
+                                             "results/<sweep name>-sensitivity]")] = None,
+    workers: WorkersOpt = 1,
+    base_samples: Annotated[int | None, typer.Option(
+        "--base-samples", min=2, help="Saltelli base samples N (a power of 2) [default: "
+        "design.points]")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics (repeatable)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="finish an interrupted analysis")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Sobol sensitivity indices (SALib) of the sweep's factors, under common random numbers, with
+    the share of variance that is simulation noise."""
+    from sim.compare import HEADLINE, sobol_indices
+    from sim.store import SweepStore, SweepStoreError
+    from sim.sweep import load_sweep, run_sweep, sensitivity_sweep
+
+    with _bad_input():
+        sw, problem = sensitivity_sweep(load_sweep(file), base_samples)
+        out = out or Path("results") / f"{sw.spec.name}-sensitivity"
+        try:
+            check_writable(out)
+        except OSError as exc:
+            raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+    if not quiet:
+        out_console.print(f"sensitivity of '{sw.spec.name}': {len(problem['names'])} factors, "
+                          f"{sw.points} Saltelli points x {len(sw.policy_names)} polic"
+                          f"{'ies' if len(sw.policy_names) > 1 else 'y'} x {sw.spec.reps} replications "
+                          f"= {sw.replications:,}", highlight=False)
+    progress = _LazyProgress(quiet, sw.spec.name)
+    with _bad_input():
+        try:
+            run_sweep(sw, out, _sweep_backend(workers, None, 0), resume=resume, progress=progress,
+                      argv=sys.argv[1:])
+        except SweepStoreError as exc:
+            raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
+        finally:
+            progress.close()
+    metrics = tuple(metric) if metric else HEADLINE[:5]
+    table_data = sobol_indices(sw.design, SweepStore(out).summary(), problem, metrics)
+    from sim.store import atomic_write
+
+    atomic_write(out / "sobol.parquet", lambda p: table_data.to_parquet(p, index=False))
+    table = Table(title="Sobol indices (first order S1, total ST, 95% conf.) and the share of the "
+                        "variance of point means that is simulation noise", title_justify="left")
+    for col in ("policy", "metric", "factor", "S1", "ST", "noise"):
+        table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
+    for _, r in table_data.iterrows():
+        table.add_row(r["policy"], r["metric"], r["factor"], f"{r['S1']:.2f} ±{r['S1_conf']:.2f}",
+                      f"{r['ST']:.2f} ±{r['ST_conf']:.2f}", f"{r['noise_share']:.1%}")
+    out_console.print(table)
+    out_console.print(f"results in {out}/ (batches, design.parquet, sobol.parquet)", highlight=False)
+
+
 def main() -> None:
     app()
 

@@ -157,11 +157,12 @@ class Sweep:
         return self.points * len(self.policy_names) * self.spec.reps
 
     def fingerprint(self) -> str:
-        """SHA-256 of what the rows depend on: the sweep file's content and each policy's
-        resolved scenario (so an edited parent scenario is noticed on --resume)."""
+        """SHA-256 of what the rows depend on: the sweep file's content, its design points and each
+        policy's resolved scenario (so an edited parent scenario is noticed on --resume)."""
         from sim.scenario.loader import scenario_hash
 
         h = hashlib.sha256(self.spec.model_dump_json().encode())
+        h.update(pd.util.hash_pandas_object(self.design, index=True).to_numpy().tobytes())
         for name in self.policy_names:
             h.update(name.encode())
             h.update(scenario_hash(self._policies[name]).encode())
@@ -273,3 +274,23 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
             progress(done, total)
     return SweepRun(Path(out), len(sweep.tasks()), len(finished), done, failed,
                     time.perf_counter() - started)
+
+
+def sensitivity_sweep(sweep: Sweep, base_samples: int | None = None) -> tuple[Sweep, dict]:
+    """The sweep with a Saltelli design (SALib) over its factor ranges in place of its own design,
+    and the SALib problem: ``base_samples`` x (factors + 2) points (default: design.points)."""
+    from SALib.sample import sobol as sobol_sample
+
+    names = list(sweep.spec.factors)
+    if not names or any(sweep.spec.factors[n].low is None for n in names):
+        raise ScenarioError(sweep.path, "factors", "a sensitivity analysis needs factors with "
+                                                   "'low' and 'high'")
+    n = base_samples or sweep.spec.design.points or 64
+    if n & (n - 1):
+        raise ScenarioError(sweep.path, "design.points", "Saltelli sampling needs a power of 2")
+    problem = {"num_vars": len(names), "names": names,
+               "bounds": [[sweep.spec.factors[f].low, sweep.spec.factors[f].high] for f in names]}
+    unit = sobol_sample.sample(problem, n, calc_second_order=False, seed=sweep.spec.design.seed)
+    design = pd.DataFrame(unit, columns=names)
+    design.index.name = "point"
+    return Sweep(sweep.path, sweep.spec, design, sweep._policies), problem

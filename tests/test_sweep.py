@@ -219,3 +219,22 @@ def test_results_and_compare_commands(tmp_path):
     assert res.returncode == 0, res.stderr
     saved = pd.read_parquet(tmp_path / "c" / "comparison.parquet")
     assert set(saved["policy"]) == {"baseline", "never"} and (saved["n"] == 20).all()
+
+
+def test_sobol_indices_under_crn_give_a_factor_without_effect_exactly_zero(tmp_path):
+    from sim.compare import sobol_indices
+    from sim.sweep import sensitivity_sweep
+
+    extra = ('[design]\nkind = "sobol"\npoints = 8\n[factors.rate]\n'
+             'key = "militia.background_rate_per_day"\nlow = 0.3\nhigh = 2.5\n'
+             '[factors.label]\nkey = "outcome.spiral_rate_ratio"\nlow = 1.1\nhigh = 3.0\n')
+    sw, problem = sensitivity_sweep(load_sweep(_sweep(tmp_path, reps=6, batch=6, extra=extra)))
+    assert sw.points == 8 * (2 + 2)
+    run_sweep(sw, tmp_path / "out")
+    table = sobol_indices(sw.design, SweepStore(tmp_path / "out").summary(), problem, ("attacks",))
+    by = table.set_index("factor")
+    # the spiral threshold only labels outcomes: under common random numbers the attacks do not
+    # move at all with it, so its indices are exactly zero; the background rate carries it all
+    assert by.at["label", "ST"] == 0.0 and by.at["label", "S1"] == 0.0
+    assert by.at["rate", "ST"] > 0.5
+    assert 0.0 <= by.at["rate", "noise_share"] < 1.0
