@@ -312,6 +312,8 @@ def sweep(
     scheduler: SchedulerOpt = None,
     dask_local: DaskLocalOpt = 0,
     resume: Annotated[bool, typer.Option("--resume", help="run only the batches not yet in OUT")] = False,
+    events: Annotated[bool, typer.Option("--events", help="also keep every replication's event log "
+                                         "(OUT/events/)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run a sweep: every design point under every policy, batch by batch into OUT."""
@@ -333,7 +335,8 @@ def sweep(
     progress = _LazyProgress(quiet, sw.spec.name)
     with _bad_input():
         try:
-            result = run_sweep(sw, out, backend, resume=resume, progress=progress, argv=sys.argv[1:])
+            result = run_sweep(sw, out, backend, resume=resume, progress=progress, argv=sys.argv[1:],
+                               events=events)
         except SweepStoreError as exc:
             raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
         finally:
@@ -350,6 +353,8 @@ def results(
     folder: Annotated[Path, typer.Argument(help="a sweep's result folder", show_default=False)],
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics to show "
                                                      "(repeatable) [default: headline metrics]")] = None,
+    paired_: Annotated[bool, typer.Option("--paired", help="paired differences of each policy from "
+                                          "the first, per design point (common random numbers)")] = False,
 ) -> None:
     """Mean and 95% confidence interval of each metric per design point and policy."""
     from sim.compare import HEADLINE, aggregate
@@ -369,8 +374,11 @@ def results(
         unknown = [m for m in metrics if m not in summary.columns and not m.startswith("outcome=")]
         if unknown:
             raise ScenarioError(folder, "--metric", f"unknown metric '{unknown[0]}'")
-    table_data = aggregate(summary, design, metrics)
     info = store.manifest()
+    if paired_:
+        _print_paired_by_point(summary, design, metrics, info)
+        return
+    table_data = aggregate(summary, design, metrics)
     expected = info["points"] * len(info["policies"]) * info["reps"]
     table = Table(title=f"{info['sweep']}: {len(summary):,} of {expected:,} replications; mean and "
                         f"95% confidence interval", title_justify="left")
@@ -389,6 +397,30 @@ def results(
         first = summary.loc[summary["error"] != "", "error"].iloc[0]
         out_console.print(f"{failed} failed replications (left out); the first: {first}",
                           highlight=False, soft_wrap=True)
+
+
+def _paired_cell(r) -> str:
+    return (f"{r['difference']:+.3g} [{r['ci_low']:+.3g}, {r['ci_high']:+.3g}] "
+            f"x{r['variance_reduction']:.3g}")
+
+
+def _print_paired_by_point(summary, design, metrics, info) -> None:
+    from sim.compare import paired
+
+    policies = list(dict.fromkeys(summary["policy"]))
+    table = Table(title=f"{info['sweep']}: paired difference from '{policies[0]}' per design point, "
+                        "95% confidence interval, variance reduction (common random numbers)",
+                  title_justify="left")
+    factors = list(design.columns)
+    for col in ("point", *factors, "policy", *metrics):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for point, group in summary.groupby("point", sort=True):
+        rows = paired(group, metrics)
+        for policy in policies[1:]:
+            by_metric = rows[rows["policy"] == policy].set_index("metric")
+            table.add_row(str(point), *[f"{design.at[point, f]:.4g}" for f in factors], policy,
+                          *[_paired_cell(by_metric.loc[m]) for m in metrics])
+    out_console.print(table)
 
 
 @app.command()
@@ -457,8 +489,7 @@ def compare(
         cells = [f"{rows.at[names[0], 'mean']:.3g}"]
         for name in names[1:]:
             r = rows.loc[name]
-            cells.append(f"{r['mean']:.3g}  {r['difference']:+.3g} [{r['ci_low']:+.3g}, "
-                         f"{r['ci_high']:+.3g}] x{r['variance_reduction']:.3g}")
+            cells.append(f"{r['mean']:.3g}  {_paired_cell(r)}")
         table.add_row(m, *cells)
     out_console.print(table)
     out_console.print("x N: variance reduction of the paired design: independent seeds would need N "

@@ -107,16 +107,34 @@ def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int
     A replication that raises becomes a row with its ``rep`` and ``seed``, no metrics and the error
     in ``error``; the batch goes on.
     """
-    rows = []
+    return _batch(scenario, seed, point, policy, first, last, keep_events=False)[0]
+
+
+def run_batch_with_events(scenario: Scenario, seed: int, point: int, policy: str, first: int,
+                          last: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`run_batch`, and the batch's event rows (with ``point`` and ``policy`` first)."""
+    return _batch(scenario, seed, point, policy, first, last, keep_events=True)
+
+
+def _batch(scenario, seed, point, policy, first, last, keep_events):
+    rows, events, rep_index = [], [], []
     for rep in range(first, last):
         try:
-            metrics = run_replication(scenario, seed, rep).metrics
-            rows.append({"point": point, "policy": policy, **metrics, "error": ""})
+            result = run_replication(scenario, seed, rep)
+            rows.append({"point": point, "policy": policy, **result.metrics, "error": ""})
+            if keep_events:
+                events.extend(result.events)
+                rep_index.extend([rep] * len(result.events))
         except Exception as exc:  # noqa: BLE001 - a failed replication is data, not a crash
             rows.append({"point": point, "policy": policy, "rep": rep, "seed": seed,
                          "error": f"{type(exc).__name__}: {exc}"})
-    frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-    return _typed_summary(frame)
+    frame = _typed_summary(pd.DataFrame(rows, columns=list(SWEEP_COLUMNS)))
+    if not keep_events:
+        return frame, None
+    log = events_frame(events, rep_index, scenario)
+    log.insert(0, "policy", policy)
+    log.insert(0, "point", point)
+    return frame, log
 
 
 def _typed_summary(frame: pd.DataFrame) -> pd.DataFrame:

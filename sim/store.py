@@ -87,6 +87,7 @@ def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict) -> l
 SWEEP_MANIFEST = "sweep.json"
 DESIGN = "design.parquet"
 BATCHES = "batches"
+EVENT_BATCHES = "events"
 
 
 class SweepStoreError(Exception):
@@ -114,17 +115,25 @@ class SweepStore:
             if not resume:
                 raise SweepStoreError(f"{self.out} already holds this sweep: add --resume to finish "
                                       "it, or use another --out")
+            if bool(held.get("events")) != bool(info.get("events")):
+                raise SweepStoreError(f"{self.out} was started {'with' if held.get('events') else 'without'}"
+                                      " --events: resume it the same way")
         elif resume and self.batches.is_dir() and any(self.batches.iterdir()):
             raise SweepStoreError(f"{self.out} has batch files but no {SWEEP_MANIFEST}")
         self.batches.mkdir(parents=True, exist_ok=True)
-        for stale in self.batches.glob(".*.tmp"):  # a batch being written when the sweep died
-            stale.unlink()
+        for stale in [*self.batches.glob(".*.tmp"), *(self.out / EVENT_BATCHES).glob(".*.tmp")]:
+            stale.unlink()  # a batch being written when the sweep died
         text = json.dumps({**info, "fingerprint": fingerprint}, indent=2) + "\n"
         atomic_write(manifest_path, lambda p: p.write_text(text, encoding="utf-8"))
         atomic_write(self.out / DESIGN, lambda p: design.to_parquet(p))
         return {p.stem for p in self.batches.glob("*.parquet")}
 
-    def write_batch(self, name: str, frame: pd.DataFrame) -> None:
+    def write_batch(self, name: str, frame: pd.DataFrame, events: pd.DataFrame | None = None) -> None:
+        """Write a finished batch; its event rows (if kept) go first, so that a batch whose
+        summary file exists always has its events."""
+        if events is not None:
+            folder = self.out / EVENT_BATCHES
+            atomic_write(folder / f"{name}.parquet", lambda p: events.to_parquet(p, index=False))
         atomic_write(self.batches / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
 
     def summary(self) -> pd.DataFrame:

@@ -239,8 +239,9 @@ class SweepRun(NamedTuple):
 
 
 def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
-              progress=None, argv: list[str] | None = None) -> SweepRun:
-    """Run the sweep's unfinished batches on ``backend``, writing each batch as it finishes.
+              progress=None, argv: list[str] | None = None, events: bool = False) -> SweepRun:
+    """Run the sweep's unfinished batches on ``backend``, writing each batch as it finishes
+    (with ``events``, also each batch's event log, under ``events/``).
 
     ``progress(done, total)`` counts replications. Raises :class:`sim.store.SweepStoreError` when
     ``out`` holds another sweep, or this one without ``resume``.
@@ -249,7 +250,7 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
     import time
 
     from sim import __version__
-    from sim.runner import Backend, run_batch
+    from sim.runner import Backend, run_batch, run_batch_with_events
     from sim.store import SweepStore
 
     backend = backend or Backend()
@@ -257,7 +258,7 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
     info = {"escalation_sim_version": __version__, "sweep": sweep.spec.name,
             "sweep_file": str(sweep.path), "points": sweep.points, "policies": sweep.policy_names,
             "reps": sweep.spec.reps, "seed": sweep.spec.seed, "batch_reps": sweep.spec.batch_reps,
-            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "events": events, "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": argv or []}
     finished = store.open(sweep.fingerprint(), info, sweep.design, resume)
     tasks = [t for t in sweep.tasks() if t.name not in finished]
@@ -266,8 +267,10 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
               sweep.policy_names[t.policy], t.first, t.last) for t in tasks]
     started = time.perf_counter()
     done = failed = 0
-    for i, frame in backend.map(run_batch, calls):
-        store.write_batch(tasks[i].name, frame)
+    fn = run_batch_with_events if events else run_batch
+    for i, result in backend.map(fn, calls):
+        frame, log = result if events else (result, None)
+        store.write_batch(tasks[i].name, frame, log)
         done += len(frame)
         failed += int((frame["error"] != "").sum())
         if progress is not None:

@@ -238,3 +238,20 @@ def test_sobol_indices_under_crn_give_a_factor_without_effect_exactly_zero(tmp_p
     assert by.at["label", "ST"] == 0.0 and by.at["label", "S1"] == 0.0
     assert by.at["rate", "ST"] > 0.5
     assert 0.0 <= by.at["rate", "noise_share"] < 1.0
+
+
+def test_event_logs_are_kept_only_on_request_one_file_per_batch(tmp_path, baseline):
+    path = _sweep(tmp_path, reps=4, batch=2)
+    run_sweep(load_sweep(path), tmp_path / "plain")
+    assert not (tmp_path / "plain" / "events").exists()
+    run_sweep(load_sweep(path), tmp_path / "ev", events=True)
+    files = sorted((tmp_path / "ev" / "events").glob("*.parquet"))
+    assert [f.name for f in files] == sorted(f.name for f in (tmp_path / "ev" / "batches").glob("*.parquet"))
+    events = pd.concat([pd.read_parquet(f) for f in files])
+    sw = load_sweep(path)
+    one = events[(events["point"] == 3) & (events["policy"] == "baseline") & (events["rep"] == 1)]
+    from sim import run_replication
+
+    assert len(one) == len(run_replication(sw.scenario(3, 0), sw.spec.seed, 1).events)
+    with pytest.raises(SweepStoreError, match="started with --events"):
+        run_sweep(sw, tmp_path / "ev", resume=True)
