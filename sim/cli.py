@@ -339,6 +339,8 @@ def sweep(
                                events=events)
         except SweepStoreError as exc:
             raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
+        except ConnectionError as exc:
+            raise ScenarioError(file, "--scheduler", str(exc)) from None
         finally:
             progress.close()
     rate = result.replications / result.seconds if result.seconds else math.inf

@@ -202,7 +202,11 @@ class Backend:
 
         cluster = None
         if self.scheduler:
-            client = Client(self.scheduler)
+            try:
+                client = Client(self.scheduler, timeout="15s")
+            except (OSError, TimeoutError) as exc:
+                raise ConnectionError(f"cannot reach the Dask scheduler at {self.scheduler} "
+                                      f"({type(exc).__name__})") from None
         else:
             cluster = LocalCluster(n_workers=self.dask_local, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
