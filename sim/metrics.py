@@ -30,7 +30,6 @@ from operator import itemgetter
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import maximum_filter1d
 
 from sim.model import events as ev
 from sim.model.events import COL, Rung
@@ -96,8 +95,9 @@ def _ladder(rows: list[tuple], s: Scenario) -> tuple[int, list[int]]:
     daily = np.zeros(n_days, dtype=np.int64)
     np.maximum.at(daily, days, rungs)
     memory = max(1, min(math.ceil(s.ladder.memory_days), n_days))
-    # trailing window [d - memory + 1, d]: origin shifts the centred window to end on day d
-    current = maximum_filter1d(daily, memory, mode="constant", cval=0, origin=(memory - 1) // 2)
+    # trailing window [d - memory + 1, d], days before the start counting as rung 0
+    padded = np.concatenate([np.zeros(memory - 1, dtype=np.int64), daily])
+    current = np.lib.stride_tricks.sliding_window_view(padded, memory).max(axis=1)
     return int(daily.max()), np.bincount(current, minlength=len(Rung)).tolist()
 
 

@@ -37,7 +37,6 @@ from typing import Annotated, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from scipy.stats import qmc
 
 from sim.scenario.loader import ScenarioError, describe_validation_error, load_scenario, read_toml
 from sim.scenario.schema import Scenario
@@ -178,6 +177,8 @@ def design_points(spec: SweepFile) -> pd.DataFrame:
         rows = list(itertools.product(*(spec.factors[n].values for n in names)))
         frame = pd.DataFrame(rows, columns=names)
     else:
+        from scipy.stats import qmc  # imported here: it costs tens of MB in every process
+
         d = len(names)
         if spec.design.kind == "lhs":
             unit = qmc.LatinHypercube(d=d, seed=spec.design.seed).random(spec.design.points)

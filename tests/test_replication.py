@@ -106,3 +106,18 @@ def test_a_campaign_without_events_gives_empty_frames_of_the_right_shape():
     summary, events = sim.run(quiet, reps=2, seed=1)
     assert len(events) == 0 and list(events.columns) == ["rep", "timestamp", *COLUMNS]
     assert summary["attacks"].tolist() == [0, 0] and summary["outcome"].tolist() == ["halted"] * 2
+
+
+def test_a_rung_stays_current_for_the_ladder_memory_after_its_event(baseline):
+    from sim.metrics import _ladder
+    from sim.model.events import EventLog, Rung
+
+    log = EventLog()
+    log.record(10 * 24.0 + 5.0, "attack", "militia", rung=int(Rung.LETHAL_ATTACK))  # day 10
+    log.record(100 * 24.0, "attack", "militia", rung=int(Rung.HARASSMENT))  # day 100
+    top, days = _ladder(log.rows, baseline)
+    memory = int(baseline.ladder.memory_days)
+    assert top == int(Rung.LETHAL_ATTACK)
+    assert days[int(Rung.LETHAL_ATTACK)] == memory  # days 10 .. 10 + memory - 1
+    assert days[int(Rung.HARASSMENT)] == memory
+    assert sum(days) == round(baseline.horizon_hours / 24.0)
