@@ -54,6 +54,14 @@ def _bad_input():
         raise typer.Exit(2) from None
 
 
+def _writable(out: Path) -> None:
+    """Fail now, as bad input, if results cannot be written into ``out``."""
+    try:
+        check_writable(out)
+    except OSError as exc:
+        raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+
+
 class _LazyProgress:
     """A rich progress bar that appears only once a run has taken longer than a second."""
 
@@ -128,10 +136,7 @@ def run(
         out_dir = out if out is not None else Path("results") / Path(scenario).stem
         if out_dir.exists() and not out_dir.is_dir():
             raise ScenarioError(out_dir, "--out", "exists and is not a folder")
-        try:
-            check_writable(out_dir)
-        except OSError as exc:
-            raise ScenarioError(out_dir, "--out", f"cannot write here ({exc.strerror})") from None
+        _writable(out_dir)
     progress = _LazyProgress(quiet, f"{sc.meta.name}")
     started = time.perf_counter()
     try:
@@ -190,10 +195,7 @@ def calibrate(
 
     with _bad_input():
         s = setup(priors)
-        try:
-            check_writable(out)
-        except OSError as exc:
-            raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+        _writable(out)
     settings = Settings(population=population, budget=budget, max_minutes=max_minutes,
                         min_epsilon=min_epsilon, min_acceptance=min_acceptance, workers=workers,
                         seed=seed)
@@ -322,10 +324,7 @@ def sweep(
 
     with _bad_input():
         sw = load_sweep(file)
-        try:
-            check_writable(out)
-        except OSError as exc:
-            raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+        _writable(out)
     backend = _sweep_backend(workers, scheduler, dask_local)
     if not quiet:
         out_console.print(f"sweep '{sw.spec.name}': {sw.points} point{'s' if sw.points > 1 else ''} x "
@@ -452,10 +451,7 @@ def compare(
         if len(set(names)) < len(names):
             names = [f"{i}:{n}" for i, (n, _) in enumerate(loaded)]
         if out is not None:
-            try:
-                check_writable(out)
-            except OSError as exc:
-                raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+            _writable(out)
     backend = _sweep_backend(workers, None, 0)
     step = 100
     calls = [(sc, seed, 0, name, r, min(r + step, reps)) for name, (_, sc) in zip(names, loaded,
@@ -526,10 +522,7 @@ def sensitivity(
     with _bad_input():
         sw, problem = sensitivity_sweep(load_sweep(file), base_samples)
         out = out or Path("results") / f"{sw.spec.name}-sensitivity"
-        try:
-            check_writable(out)
-        except OSError as exc:
-            raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+        _writable(out)
     if not quiet:
         out_console.print(f"sensitivity of '{sw.spec.name}': {len(problem['names'])} factors, "
                           f"{sw.points} Saltelli points x {len(sw.policy_names)} polic"

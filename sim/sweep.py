@@ -36,9 +36,9 @@ from typing import Annotated, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.scenario.loader import ScenarioError, describe_validation_error, load_scenario, read_toml
+from sim.scenario.loader import ScenarioError, load_model, load_scenario
 from sim.scenario.schema import Scenario
 from sim.scenario.values import key_problem, value_problem, with_values
 
@@ -198,16 +198,7 @@ def design_points(spec: SweepFile) -> pd.DataFrame:
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a sweep file and its scenarios; errors name file, key path and reason."""
     path = Path(path)
-    data = read_toml(path)
-    try:
-        spec = SweepFile.model_validate(data)
-    except ValidationError as exc:
-        key, reason = describe_validation_error(exc, SweepFile)
-        if reason.startswith("Value error, factors."):
-            key, _, reason = reason.removeprefix("Value error, ").partition(": ")
-        elif reason.startswith("Value error, design.points:"):
-            key, reason = "design.points", reason.removeprefix("Value error, design.points: ")
-        raise ScenarioError(path, key, reason.removeprefix("Value error, ")) from None
+    spec = load_model(path, SweepFile)
     files = spec.policies or {"base": spec.base}
     policies = {}
     for name, rel in files.items():

@@ -38,9 +38,21 @@ def test_baseline_loads_with_documented_values(baseline):
     assert baseline.horizon_hours == 167 * 24
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").rglob("*.toml")), ids=lambda p: p.name)
+SHIPPED = sorted(p for p in (ROOT / "scenarios").rglob("*.toml") if p.parent.name != "sweeps")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_scenario_validates(path):
     assert load_scenario(path).meta.name
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios" / "sweeps").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_sweep_validates(path):
+    from sim.sweep import load_sweep
+
+    sweep = load_sweep(path)
+    assert sweep.points >= 1 and sweep.tasks()
 
 
 def test_extends_changes_only_the_keys_it_sets(tmp_path, baseline):

@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.scenario.loader import ScenarioError, describe_validation_error, read_toml
+from sim.scenario.loader import ScenarioError, load_model
 from sim.scenario.schema import Scenario
 from sim.scenario.values import current_value, key_problem, value_problem, with_values
 
@@ -57,12 +57,7 @@ class PriorsFile(BaseModel):
 def load_priors(path: str | Path, scenario: Scenario | None = None) -> PriorsFile:
     """Read and validate a priors file; with ``scenario``, also check every key and both bounds."""
     path = Path(path)
-    data = read_toml(path)
-    try:
-        priors = PriorsFile.model_validate(data)
-    except ValidationError as exc:
-        key, reason = describe_validation_error(exc, PriorsFile)
-        raise ScenarioError(path, key, reason) from None
+    priors = load_model(path, PriorsFile)
     if scenario is not None:
         for name, prior in priors.parameters.items():
             problem = key_problem(scenario, prior.key)

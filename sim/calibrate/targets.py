@@ -36,10 +36,10 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.calibrate.statistics import STATISTICS, Window
-from sim.scenario.loader import ScenarioError, describe_validation_error, read_toml
+from sim.scenario.loader import load_model
 
 Kind = Literal["exact", "at_least", "at_most", "range", "words", "halted", "input"]
 When = dt.date | dt.datetime
@@ -205,13 +205,7 @@ def _hours(when: When, end: bool, start_date: dt.date) -> float:
 
 def load_targets(path: str | Path) -> TargetsFile:
     """Read and validate a targets file; errors name the file, the key path and the reason."""
-    path = Path(path)
-    data = read_toml(path)
-    try:
-        return TargetsFile.model_validate(data)
-    except ValidationError as exc:
-        key, reason = describe_validation_error(exc, TargetsFile)
-        raise ScenarioError(path, key, reason) from None
+    return load_model(path, TargetsFile)
 
 
 def scenario_path(path: str | Path, targets: TargetsFile) -> Path:

@@ -12,7 +12,7 @@ import tomllib
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ValidationError
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from sim.scenario.schema import Scenario, check_references
 
 SET_SOURCE = "--set"
+M = TypeVar("M", bound=BaseModel)
 
 
 class ScenarioError(Exception):
@@ -164,6 +165,12 @@ def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> tuple[tuple, s
     if error["type"] == "missing":
         return loc, "required key is missing"
     reason = error["msg"]
+    if error["type"] == "value_error":  # raised by a model validator: "Value error, <why>"
+        reason = reason.removeprefix("Value error, ")
+        key, sep, rest = reason.partition(": ")
+        if sep and key.replace(".", "").replace("_", "").isalnum():  # it named the key path
+            return (*loc, *key.split(".")), rest
+        return loc, reason
     if "input" in error and not isinstance(error["input"], dict | list):
         reason += f" (got {error['input']!r})"
     return loc, reason
@@ -192,6 +199,18 @@ def validate(data: dict[str, Any], origin: dict, default_source: str) -> Scenari
         loc = tuple(key.split("."))
         raise ScenarioError(_source_of(loc, origin, default_source), key, reason)
     return scenario
+
+
+def load_model(path: str | Path, model: type[M]) -> M:
+    """Read a TOML input file other than a scenario (targets, priors, sweep) into its pydantic
+    model; every problem is a :class:`ScenarioError` naming the file, key path and reason."""
+    path = Path(path)
+    data = read_toml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        key, reason = describe_validation_error(exc, model)
+        raise ScenarioError(path, key, reason) from None
 
 
 def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
