@@ -86,19 +86,27 @@ def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
 
 def _ladder(rows: list[tuple], s: Scenario) -> tuple[int, list[int]]:
     """Highest rung, and days spent at each rung (current rung = max over the trailing memory)."""
-    n_days = int(round(s.horizon_hours / 24.0))
     if not rows:
-        return 0, [n_days] + [0] * (len(Rung) - 1)
-    hours = np.fromiter(map(itemgetter(_T), rows), dtype=np.float64, count=len(rows))
-    rungs = np.fromiter(map(itemgetter(_RUNG), rows), dtype=np.int64, count=len(rows))
-    days = np.minimum((hours // 24.0).astype(np.int64), n_days - 1)
+        return 0, [int(round(s.horizon_hours / 24.0))] + [0] * (len(Rung) - 1)
+    daily, current = ladder_by_day(rows, s)
+    return int(daily.max()), np.bincount(current, minlength=len(Rung)).tolist()
+
+
+def ladder_by_day(rows: list[tuple], s: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Per day of the scenario: the highest rung of that day's events, and the current rung (the
+    highest of the last ``ladder.memory_days`` days)."""
+    n_days = int(round(s.horizon_hours / 24.0))
     daily = np.zeros(n_days, dtype=np.int64)
-    np.maximum.at(daily, days, rungs)
+    if rows:
+        hours = np.fromiter(map(itemgetter(_T), rows), dtype=np.float64, count=len(rows))
+        rungs = np.fromiter(map(itemgetter(_RUNG), rows), dtype=np.int64, count=len(rows))
+        days = np.minimum((hours // 24.0).astype(np.int64), n_days - 1)
+        np.maximum.at(daily, days, rungs)
     memory = max(1, min(math.ceil(s.ladder.memory_days), n_days))
     # trailing window [d - memory + 1, d], days before the start counting as rung 0
     padded = np.concatenate([np.zeros(memory - 1, dtype=np.int64), daily])
     current = np.lib.stride_tricks.sliding_window_view(padded, memory).max(axis=1)
-    return int(daily.max()), np.bincount(current, minlength=len(Rung)).tolist()
+    return daily, current
 
 
 def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:
