@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sys
 import time
@@ -493,10 +494,15 @@ def compare(
     out_console.print("x N: variance reduction of the paired design: independent seeds would need N "
                       "times the replications for an interval as narrow.", highlight=False)
     if out is not None:
+        from sim.scenario import resolved_toml
         from sim.store import atomic_write
 
         atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))
         atomic_write(out / "comparison.parquet", lambda p: table_data.to_parquet(p, index=False))
+        atomic_write(out / "scenario.resolved.toml",
+                     lambda p: p.write_text(resolved_toml(loaded[0][1]), encoding="utf-8"))
+        info = manifest(loaded[0][1], scenarios[0], seed, reps, wall, argv=sys.argv[1:])
+        atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
         out_console.print(f"results in {out}/ (summary.parquet, comparison.parquet)", highlight=False)
 
 
@@ -551,6 +557,59 @@ def sensitivity(
                       f"{r['ST']:.2f} ±{r['ST_conf']:.2f}", f"{r['noise_share']:.1%}")
     out_console.print(table)
     out_console.print(f"results in {out}/ (batches, design.parquet, sobol.parquet)", highlight=False)
+
+
+@app.command()
+def narrate(
+    scenario: ScenarioArg,
+    seed: SeedOpt = 20231017,
+    rep: Annotated[int, typer.Option("--rep", min=0, help="replication")] = 0,
+    set_: SetOpt = None,
+) -> None:
+    """Tell one replication as a dated story: attacks, decisions, B-1B missions, strikes, the ladder."""
+    from sim.report.narrate import as_text
+    from sim.report.narrate import narrate as tell
+
+    with _bad_input():
+        sc = load_scenario(scenario, set_ or [])
+    sys.stdout.write(as_text(tell(sc, seed, rep)))
+
+
+def _result_folder(folder: Path) -> None:
+    if not (folder / "summary.parquet").is_file() or not (folder / "scenario.resolved.toml").is_file():
+        raise ScenarioError(folder, "", "not a result folder of esim run or esim compare --out "
+                                        "(summary.parquet, scenario.resolved.toml)")
+
+
+@app.command()
+def plot(folder: Annotated[Path, typer.Argument(help="result folder of esim run or compare",
+                                                show_default=False)]) -> None:
+    """Draw the figures of a result folder as PNG and SVG into FOLDER/plots."""
+    from sim.report.plots import plot_folder
+
+    with _bad_input():
+        _result_folder(folder)
+    written = plot_folder(folder)
+    out_console.print(f"{len(written)} files in {folder}/plots/: "
+                      f"{', '.join(sorted({p.stem for p in written}))}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="result folder of esim run or compare",
+                                           show_default=False)],
+    html: Annotated[Path, typer.Option("--html", help="the page to write")],
+    check_reps: Annotated[int, typer.Option("--check-reps", min=1, help="replications of the "
+                                            "predictive check (where a calibration exists)")] = 200,
+) -> None:
+    """Write one self-contained HTML page: figures, summary, predictive check, assumptions."""
+    from sim.report.html import write_report
+
+    with _bad_input():
+        _result_folder(folder)
+        _writable(html.parent if str(html.parent) else Path("."))
+    path = write_report(folder, html, check_reps)
+    out_console.print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} kB)", highlight=False)
 
 
 def main() -> None:
