@@ -7,12 +7,14 @@ Each function takes frames of a result folder (see :func:`load_results`) and ret
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # files, not windows (a notebook's inline backend still shows the figures)
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")  # files, not windows; a notebook keeps its own (inline) backend
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
