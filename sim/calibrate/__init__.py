@@ -43,7 +43,7 @@ from sim.calibrate.targets import (
     load_targets,
     scenario_path,
 )
-from sim.scenario.loader import load_scenario, scenario_hash
+from sim.scenario.loader import extends_chain, load_scenario, scenario_hash
 from sim.scenario.schema import Scenario
 
 __all__ = [
@@ -125,27 +125,13 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
     text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how, run.abandoned_simulations)
     atomic_write(out / FITTED, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     overridden = []
-    if (out / FITTED).resolve() in _chain(s.scenario_file):
+    if (out / FITTED).resolve() in [p.resolve() for p in extends_chain(s.scenario_file)]:
         again = load_scenario(s.scenario_file)
         for name, row in summary.iterrows():
             if current_value(again, row["key"]) != _fitted_value(s.scenario, row["key"], row["fitted"]):
                 overridden.append(f"{row['key']} ({name})")
     return CalibrationResult(summary, post, gens, int(history.total_nr_simulations),
                              run.abandoned_simulations, run.stopped, seconds, overridden)
-
-
-def _chain(scenario_file: Path) -> list[Path]:
-    """The files of a scenario's ``extends`` chain, resolved."""
-    from sim.scenario.loader import read_toml
-
-    out, path = [], scenario_file.resolve()
-    while path.is_file() and path not in out:
-        out.append(path)
-        parent = read_toml(path).get("extends")
-        if not isinstance(parent, str):
-            break
-        path = (path.parent / parent).resolve()
-    return out
 
 
 def _fitted_value(scenario: Scenario, key: str, value: float) -> float | int:

@@ -22,7 +22,14 @@ import numpy as np
 
 from sim.calibrate.priors import current_value
 from sim.calibrate.statistics import STATISTICS, Split
-from sim.calibrate.targets import Documented, TargetsFile, compile_targets, documented_interval
+from sim.calibrate.targets import (
+    Documented,
+    TargetsFile,
+    compile_targets,
+    documented_interval,
+    load_targets,
+    scenario_path,
+)
 from sim.replication import run_replication
 from sim.scenario.schema import Scenario
 
@@ -146,8 +153,6 @@ def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:
 def find_targets_file(scenario_file: str | Path) -> Path | None:
     """The targets file whose ``scenario`` is ``scenario_file``, looked for in ``calibration/``
     (and ``calibration/history/``) of the scenario's folder or the nearest folder above it."""
-    from sim.calibrate.targets import load_targets, scenario_path
-
     wanted = Path(scenario_file).resolve()
     for folder in wanted.parents:
         calibration = folder / "calibration"

@@ -14,6 +14,7 @@ import jinja2
 import matplotlib.pyplot as plt
 
 from sim.report.plots import figures, load_results
+from sim.scenario.loader import extends_chain
 
 TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 <html lang="en">
@@ -93,26 +94,19 @@ _TABLE = re.compile(r"^\s*\[([^\]]+)\]")
 
 def scenario_assumptions(path: str | Path) -> list[dict]:
     """``key = value  # source`` lines of a scenario file and the files it extends, in order."""
-    out, seen = [], set()
-    path = Path(path)
-    while path.is_file() and path.resolve() not in seen:
-        seen.add(path.resolve())
-        table, parent = "", None
-        for line in path.read_text(encoding="utf-8").splitlines():
+    out = []
+    for file in extends_chain(path):
+        table = ""
+        for line in file.read_text(encoding="utf-8").splitlines():
             m = _TABLE.match(line)
             if m:
                 table = m.group(1).strip()
                 continue
-            if line.startswith("extends"):
-                parent = line.split("=", 1)[1].split("#")[0].strip().strip('"')
             m = _LINE.match(line)
             if m:
                 key = f"{table}.{m.group(1)}" if table else m.group(1)
                 out.append({"key": key, "value": m.group(2).strip(), "source": m.group(3).strip(),
-                            "file": path.name})
-        if parent is None:
-            break
-        path = path.parent / parent
+                            "file": file.name})
     return out
 
 

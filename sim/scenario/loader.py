@@ -98,6 +98,19 @@ def _load_chain(path: Path, origin: dict, seen: tuple[Path, ...]) -> dict[str, A
     return merged
 
 
+def extends_chain(path: str | Path) -> list[Path]:
+    """The files of a scenario's ``extends`` chain, the scenario first, as far as they exist."""
+    out: list[Path] = []
+    path = Path(path)
+    while path.is_file() and path.resolve() not in [p.resolve() for p in out]:
+        out.append(path)
+        parent = read_toml(path).get("extends")
+        if not isinstance(parent, str):
+            break
+        path = path.parent / parent
+    return out
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``key.path=value``; the value is read as TOML and falls back to a plain string."""
     if "=" not in text:
