@@ -140,7 +140,7 @@ def test_the_same_sweep_gives_equal_frames_in_process_on_2_processes_and_on_dask
 
 
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_rows(tmp_path):
-    path = _sweep(tmp_path, reps=40, batch=4)
+    path = _sweep(tmp_path, reps=80, batch=4)  # 240 batches: the kill lands well before the end
     out = tmp_path / "killed"
     exe = shutil.which("esim", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
@@ -155,7 +155,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_rows(t
     finally:
         proc.wait(timeout=60)
     written = len(list((out / "batches").glob("*.parquet")))
-    assert 5 <= written < 120  # stopped in the middle
+    assert 5 <= written < 240  # stopped in the middle
     res = subprocess.run([*cmd, "sweep", str(path), "--out", str(out), "--resume", "--quiet"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
