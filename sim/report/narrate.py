@@ -51,8 +51,9 @@ def narrate(scenario: Scenario, seed: int, rep: int = 0) -> list[Line]:
         if week and week_start is not None:
             n = sum(week.values())
             kinds = ", ".join(f"{c} {w.replace('_', ' ')}" for w, c in week.most_common())
-            lines.append(Line(dt.datetime.combine(week_start, dt.time()), "week",
-                              f"week of {week_start.isoformat()}: {_plural(n, 'attack')} that hurt "
+            first = max(week_start, s.meta.start_date)  # a first week starts on the first day
+            lines.append(Line(dt.datetime.combine(first, dt.time()), "week",
+                              f"week of {first.isoformat()}: {_plural(n, 'attack')} that hurt "
                               f"no one ({kinds})"))
         week = Counter()
 
