@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from sim import runner
-from sim.metrics import describe
+from sim.metrics import describe, format_number
 from sim.scenario import ScenarioError, load_scenario, scenario_hash
 from sim.store import check_writable, manifest, write_run
 
@@ -101,13 +101,6 @@ def _shown(path: Path) -> Path:
     return path.relative_to(cwd) if path.is_relative_to(cwd) else path
 
 
-def _fmt(x: float) -> str:
-    if x != x:  # NaN
-        return "-"
-    if abs(x) >= 100 or float(x).is_integer():
-        return f"{x:,.0f}"
-    return f"{x:,.2f}"
-
 
 def _summary_table(summary, title: str) -> Table:
     table = Table(title=title, title_justify="left")
@@ -117,7 +110,7 @@ def _summary_table(summary, title: str) -> Table:
     table.add_column("95%", justify="right")
     table.add_column("n", justify="right")
     for name, row in describe(summary).iterrows():
-        table.add_row(name, _fmt(row["mean"]), _fmt(row["p5"]), _fmt(row["p95"]), str(int(row["n"])))
+        table.add_row(name, *(format_number(row[k]) for k in ("mean", "p5", "p95")), str(int(row["n"])))
     return table
 
 
@@ -277,8 +270,8 @@ def check(
         status = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
         if r.statistic.startswith("input"):
             status += " input"
-        table.add_row(r.name, r.documented, _fmt(r.median), _fmt(r.p5), _fmt(r.p95), inside,
-                      str(r.missing) if r.missing else "", status)
+        table.add_row(r.name, r.documented, *(format_number(v) for v in (r.median, r.p5, r.p95)),
+                      inside, str(r.missing) if r.missing else "", status)
     out_console.print(table)
     out_console.print("PASS: the documented set meets the simulated 5-95% interval of the "
                       "replications that have the statistic, and at most half lack it ('missing': "

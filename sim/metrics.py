@@ -123,6 +123,15 @@ def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:
     return "contained"
 
 
+def format_number(x: float) -> str:
+    """A metric value for a table: '-' for NaN, whole numbers without decimals, else 2 decimals."""
+    if x != x:  # NaN
+        return "-"
+    if abs(x) >= 100 or float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:,.2f}"
+
+
 def describe(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean and 5-95% interval over replications of each numeric metric, and outcome shares."""
     skip = {"rep", "seed"}

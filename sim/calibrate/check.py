@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.calibrate.priors import current_value
-from sim.calibrate.statistics import STATISTICS, Split
+from sim.calibrate.statistics import Split
 from sim.calibrate.targets import (
     Documented,
     TargetsFile,
@@ -76,7 +76,7 @@ def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int
     for rep in range(reps):
         split = Split(run_replication(scenario, seed, rep).events)
         for j, d in enumerate(targets):
-            out[rep, j] = round(STATISTICS[d.target.stat](split, d.window), 9)
+            out[rep, j] = d.value(split)
     return out
 
 

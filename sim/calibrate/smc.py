@@ -25,6 +25,7 @@ order they finish, and runs differ within Monte Carlo error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -42,7 +43,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from sim.calibrate.priors import PriorsFile, with_values
-from sim.calibrate.statistics import STATISTICS, Split
+from sim.calibrate.statistics import Split
 from sim.calibrate.targets import Documented
 from sim.replication import run_replication
 from sim.scenario.schema import Scenario
@@ -129,7 +130,7 @@ class Problem:
         params = self.natural(particle)
         rows = run_replication(self.scenario_with(params), self.seed, self.replication_of(params)).events
         split = Split(rows)
-        return {d.name: round(STATISTICS[d.target.stat](split, d.window), 9) for d in self.targets}
+        return {d.name: d.value(split) for d in self.targets}
 
     def distance(self, stats: dict[str, float], _observed: dict | None = None) -> float:
         total = 0.0
@@ -297,13 +298,12 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
         # pyabc abandons a generation that needs more than this, keeping the last finished one
         abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
         started_at = time.perf_counter()
-        eps = float(abc.eps(t))
         ret = abc.run_generation(t=t)
         if not ret["successful"]:
             return Run(abc.history, f"generation {t} was abandoned: {settings.population} "
                                     f"acceptances were not reached in its allowance",
                        int(abc.sampler.nr_evaluations_))
-        g = _generation(abc.history, t, eps, time.perf_counter() - started_at)
+        g = _last_generation(abc.history, time.perf_counter() - started_at)
         rate = g.simulations / max(g.seconds, 1e-9)
         last_rates = [*last_rates[-1:], g.acceptance_rate]
         if on_generation is not None:
@@ -335,15 +335,9 @@ def _stop_reason(abc, settings: Settings, t: int, g: Generation) -> str:
     return "the wall time was used up"
 
 
-def _generation(history, t: int, eps: float, seconds: float) -> Generation:
-    from pyabc.weighted_statistics import effective_sample_size
-
-    pops = history.get_all_populations()
-    row = pops[pops["t"] == t].iloc[0]
-    _, w = history.get_distribution(t=t)
-    n = len(w)
-    return Generation(t, eps, n, int(row["samples"]), n / float(row["samples"]),
-                      float(effective_sample_size(w)), seconds, int(history.total_nr_simulations))
+def _last_generation(history, seconds: float) -> Generation:
+    """The history's last generation, with the wall time measured around it."""
+    return dataclasses.replace(generations(history)[-1], seconds=seconds)
 
 
 def generations(history) -> list[Generation]:

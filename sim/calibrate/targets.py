@@ -38,7 +38,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sim.calibrate.statistics import STATISTICS, Window
+from sim.calibrate.statistics import STATISTICS, Split, Window
 from sim.scenario.loader import load_model
 
 Kind = Literal["exact", "at_least", "at_most", "range", "words", "halted", "input"]
@@ -136,6 +136,11 @@ class Documented:
         self.window = None if target.window is None else Window(
             _hours(target.window[0], False, start_date), _hours(target.window[1], True, start_date),
             target.country, target.location, target.asset, target.trigger)
+
+    def value(self, split: Split) -> float:
+        """This target's statistic in one replication (rounded to 9 decimals: sums of hours carry
+        float noise that would put 44.000000001 outside an exact 44)."""
+        return round(STATISTICS[self.target.stat](split, self.window), 9)
 
     def contains(self, x: float) -> bool:
         return self.low <= x <= self.high

@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 import matplotlib.pyplot as plt
 
+from sim.metrics import format_number
 from sim.report.plots import figures, load_results
 from sim.scenario.loader import extends_chain
 
@@ -110,11 +111,6 @@ def scenario_assumptions(path: str | Path) -> list[dict]:
     return out
 
 
-def _fmt(x: float) -> str:
-    if x != x:
-        return "-"
-    return f"{x:,.0f}" if abs(x) >= 100 or float(x).is_integer() else f"{x:,.2f}"
-
 
 def render_report(folder: str | Path, check_reps: int = 200) -> str:
     """The HTML page of a result folder (see the module docstring)."""
@@ -132,7 +128,7 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
         plt.close(fig)
         figs.append({"png": base64.b64encode(buf.getvalue()).decode(),
                      "caption": stem.replace("_", " ")})
-    summary = [{"metric": name, "mean": _fmt(r["mean"]), "p5": _fmt(r["p5"]), "p95": _fmt(r["p95"])}
+    summary = [{"metric": name, **{k: format_number(r[k]) for k in ("mean", "p5", "p95")}}
                for name, r in describe(results.summary).iterrows()] if "outcome" in results.summary else []
     source_file = manifest.get("scenario_file")
     assumptions = scenario_assumptions(source_file) if source_file and Path(source_file).is_file() else []
@@ -155,8 +151,8 @@ def _check_section(s, source_file, reps: int) -> dict | None:
     if tfile is None:
         return None
     result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017)
-    rows = [{"name": r.name, "documented": r.documented, "median": _fmt(r.median),
-             "interval": f"{_fmt(r.p5)} - {_fmt(r.p95)}",
+    rows = [{"name": r.name, "documented": r.documented, "median": format_number(r.median),
+             "interval": f"{format_number(r.p5)} - {format_number(r.p95)}",
              "inside": "-" if r.share_inside != r.share_inside else f"{r.share_inside:.0%}",
              "status": r.status, "css": "pass" if r.passed else "fail", "quote": r.quote}
             for r in result.rows]
@@ -173,7 +169,7 @@ def _comparison_section(comp) -> dict | None:
     policies = list(dict.fromkeys(comp["policy"]))
     keep = comp[comp["metric"].isin(["attacks", "us_killed", "militia_killed", "civilians_killed",
                                      "outcome=halted"])]
-    rows = [{"policy": r["policy"], "metric": r["metric"], "mean": _fmt(r["mean"]),
+    rows = [{"policy": r["policy"], "metric": r["metric"], "mean": format_number(r["mean"]),
              "difference": f"{r['difference']:+.3g}", "ci": f"[{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]"}
             for _, r in keep.iterrows() if r["policy"] != policies[0]]
     return {"reference": policies[0], "rows": rows}
