@@ -200,9 +200,9 @@ def test_the_paired_interval_of_a_variant_against_itself_is_exactly_zero(baselin
     # the paired interval is narrower than the independent one whenever the runs are correlated
     x = never["attacks"].to_numpy(float)
     y = a["attacks"].to_numpy(float)
-    if np.corrcoef(x, y)[0, 1] > 0:
-        assert table[(table["policy"] == "never") & (table["metric"] == "attacks")].iloc[0][
-            "variance_reduction"] > 1
+    assert np.corrcoef(x, y)[0, 1] > 0.2  # the same seeds draw the same attack times at first
+    assert table[(table["policy"] == "never") & (table["metric"] == "attacks")].iloc[0][
+        "variance_reduction"] > 1
 
 
 def test_results_and_compare_commands(tmp_path):
