@@ -3,7 +3,8 @@
 Definitions (one row per replication):
 
 * ``attacks``, ``attacks_<country>``: ``attack`` events, all and by country;
-* ``us_killed``, ``us_injured``: summed over attacks;
+* ``us_killed``: summed over attacks; ``us_injured``: summed over attacks and the later diagnoses
+  reported for them (``injury_report``);
 * ``strikes``: US strike packages that reached their targets (a B-1B package on seven facilities is
   one strike; an armed-drone strike on a commander is one more); ``targets_struck``,
   ``targets_destroyed``, ``munitions_expended``, ``militia_killed``, ``civilians_killed`` sum the
@@ -36,6 +37,7 @@ from sim.model.events import COL, Rung
 from sim.scenario.schema import Scenario
 
 OUTCOMES = ("halted", "contained", "spiral")
+_INJURY_EVENTS = (ev.ATTACK, ev.INJURY_REPORT)
 RUNG_COLUMNS = tuple(f"days_at_{r.label}" for r in Rung)
 METRIC_COLUMNS = (
     "rep", "seed", "attacks", "attacks_iraq", "attacks_syria", "attacks_jordan", "us_killed",
@@ -67,7 +69,7 @@ def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
         "attacks_syria": by_country["Syria"],
         "attacks_jordan": by_country["Jordan"],
         "us_killed": sum(map(itemgetter(_KILLED), attacks)),
-        "us_injured": sum(map(itemgetter(_INJURED), attacks)),
+        "us_injured": sum(r[_INJURED] for r in rows if r[_EVENT] in _INJURY_EVENTS),
         "strikes": len({(r[_PACKAGE], r[_ASSET] == "drone") for r in strikes}),
         "sorties_b1b": sum(r[_AIRCRAFT] for r in rows if r[_EVENT] == ev.TAKEOFF),
         "targets_struck": sum(map(itemgetter(_TARGETS), strikes)),

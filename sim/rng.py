@@ -27,8 +27,12 @@ STREAM_IDS: dict[str, int] = {
     "logistics": 4,
     "weapons": 5,
     "casualties": 6,
-    "militia_response": 7,
+    "militia_response": 7,  # the patron's decision to order a halt
     "weather": 8,
+    "engagements": 9,
+    "injury_reports": 10,
+    "hunts": 11,
+    "engagement_outcomes": 12,
 }
 
 

@@ -30,12 +30,20 @@ def variant(*overrides: str) -> sim.Scenario:
 
 
 TOWER_22 = ("scripted_attacks.tower_22.enabled=true",)  # the baseline's documented attack
+#: the baseline's documented attacks of Oct-Dec 2023 (record) switched off
+NO_2023_DOCUMENTED = (
+    "scripted_attacks.al_tanf_2023_10_18.enabled=false",
+    "scripted_attacks.al_asad_2023_11_20.enabled=false",
+    "scripted_attacks.erbil_2023_12_25.enabled=false",
+)
 QUIET = (
     "militia.background_rate_per_day=0",
     "militia.branching_ratio=0",
     "militia.counter_retaliation_attacks_per_severity=0",
     "command.weather.clear_probability=1",
+    "command.targeted_strike.standalone_per_day=0",
     "scripted_attacks.tower_22.enabled=false",
+    *NO_2023_DOCUMENTED,
 )
 
 

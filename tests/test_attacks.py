@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,10 +15,11 @@ from tests.conftest import variant
 
 @pytest.fixture(scope="module")
 def big_block():
-    s = variant()
+    s = variant("attacks.casualties.killed_probability=0.1")  # enough lethal attacks to measure
     table = AttackTable.from_scenario(s)
     outcomes = table.draw(np.random.default_rng(11), 200_000)
-    base, weapon, salvo, intercepted, killed, injured, severity = zip(*outcomes, strict=True)
+    base, weapon, salvo, intercepted, killed, injured, severity, engaged = zip(*outcomes, strict=True)
+    assert set(engaged) == {1.0}  # no engagement draws without an engagements stream
     columns = SimpleNamespace(
         base=list(base), weapon=[table.weapon_names.index(w) for w in weapon], salvo=list(salvo),
         intercepted=list(intercepted), killed=list(killed), injured=list(injured),
@@ -88,3 +90,57 @@ def test_block_severity_matches_the_scalar_rule(big_block):
     s, _, b = big_block
     for k, i, sev in zip(b.killed[:5000], b.injured[:5000], b.severity[:5000], strict=True):
         assert sev == severity_level(k, i, s.attacks.severity)
+
+
+def test_engagement_draws_come_from_their_own_stream_and_leave_the_outcomes_alone():
+    table = AttackTable.from_scenario(variant())
+    plain = table.draw(np.random.default_rng(3), 500)
+    with_u = table.draw(np.random.default_rng(3), 500, np.random.default_rng(4))
+    assert [o[:7] for o in plain] == [o[:7] for o in with_u]  # common random numbers
+    u = np.array([o[7] for o in with_u])
+    assert ((0 <= u) & (u < 1)).all() and abs(u.mean() - 0.5) < 0.05
+
+
+def test_late_diagnoses_are_reported_after_their_delay_and_counted_in_the_injured():
+    from sim.metrics import replication_metrics
+    from sim.replication import run_replication
+    from tests.conftest import NO_2023_DOCUMENTED, rows_of
+
+    s = variant(*NO_2023_DOCUMENTED, "attacks.casualties.late_diagnosis_share=0.5",
+                "attacks.casualties.diagnosis_delay.median_days=3",
+                "attacks.casualties.diagnosis_delay.log_sigma=0", "command.policy=never")
+    at_once = late = 0
+    for rep in range(30):
+        events = run_replication(s, 2, rep).events
+        attacks = {(r["t_hours"], r["location"]): r for r in rows_of(events, "attack")}
+        reports = rows_of(events, "injury_report")
+        for r in reports:  # each report comes 3 days after an attack on the same base
+            assert r["us_injured"] >= 1
+            assert any(loc == r["location"] and t == pytest.approx(r["t_hours"] - 72)
+                       for t, loc in attacks)
+        generated = [a for a in attacks.values() if not a["detail"]]
+        at_once += sum(a["us_injured"] for a in generated)
+        late += sum(r["us_injured"] for r in reports)
+        metrics = replication_metrics(events, s)
+        assert metrics["us_injured"] == sum(a["us_injured"] for a in attacks.values()) + \
+            sum(r["us_injured"] for r in reports)
+    assert late / (late + at_once) == pytest.approx(0.5, abs=0.08)
+
+
+def test_a_documented_attack_keeps_its_first_report_and_later_diagnoses_come_on_top():
+    """Al-Tanf, 18 Oct 2023: 20 injured first reported; with half of all injuries diagnosed late, as
+    many again come later on average (negative binomial); Tower 22's 47 is final (no reports)."""
+    from sim.replication import run_replication
+    from tests.conftest import QUIET, TOWER_22, rows_of
+
+    s = variant(*QUIET, *TOWER_22, "scripted_attacks.al_tanf_2023_10_18.enabled=true",
+                "attacks.casualties.late_diagnosis_share=0.5")
+    later = []
+    for rep in range(200):
+        events = run_replication(s, 9, rep).events
+        tanf = [r for r in rows_of(events, "attack") if r["location"] == "Al-Tanf Garrison"]
+        assert [r["us_injured"] for r in tanf] == [20]
+        reports = rows_of(events, "injury_report")
+        assert all(r["location"] == "Al-Tanf Garrison" for r in reports)  # none for Tower 22
+        later.append(sum(r["us_injured"] for r in reports))
+    assert np.mean(later) == pytest.approx(20, abs=4 * math.sqrt(40 / 200))  # NB(20, 0.5): var 40

@@ -106,12 +106,30 @@ def test_progress_bar_appears_only_after_a_second(monkeypatch):
 
 # --- calibrate and check --------------------------------------------------------------------------
 
-def test_check_exits_0_when_every_target_passes_and_1_when_one_fails():
-    ok = esim("check", "scenarios/baseline.toml", "--reps", "100")
+def test_check_exits_0_when_every_check_passes_and_1_when_one_fails(tmp_path):
+    (tmp_path / "targets.toml").write_text(f"""
+scenario = "{ROOT}/scenarios/baseline.toml"
+[targets.us_killed]
+quote = "The explosion killed three U.S. soldiers"
+source = "seed"
+window = [2023-10-17, 2024-01-31]
+statistic = "us_killed"
+kind = "at_least"
+value = 3
+[targets.round_trip]
+quote = "The 15,000-mile round trip"
+source = "seed"
+kind = "input"
+value = 15000
+input_key = "b1b.round_trip_miles"
+""")
+    ok = esim("check", "scenarios/baseline.toml", "--reps", "30", "--targets", str(tmp_path / "targets.toml"))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "all 19 targets pass" in ok.stdout and "exceed what 2 B-1Bs carry" in ok.stdout
+    assert "PASS: all 2 targets, 0 series" in ok.stdout
     never = esim("check", "scenarios/baseline.toml", "--reps", "30", "--set", 'command.policy="never"')
     assert never.returncode == 1 and "FAIL" in never.stdout and "feb_package_targets" in never.stdout
+    assert "the dated path: model against two naive references" in never.stdout
+    assert "exceed what 2 B-1Bs carry" in never.stdout and "the story at once" in never.stdout
 
 
 def test_check_without_targets_is_bad_input(tmp_path):
@@ -126,6 +144,7 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     (tmp_path / "targets.toml").write_text(
         (ROOT / "calibration/targets.toml").read_text().replace(
             'scenario = "../scenarios/baseline.toml"', f'scenario = "{ROOT}/scenarios/baseline.toml"'))
+    shutil.copytree(ROOT / "calibration/record", tmp_path / "record")
     (tmp_path / "priors.toml").write_text(
         'targets = "targets.toml"\n[parameters.rate]\nkey = "militia.background_rate_per_day"\n'
         'distribution = "uniform"\nlow = 0.5\nhigh = 2.5\nreason = "test"\n')

@@ -50,3 +50,29 @@ def test_a_worse_attack_supersedes_a_pending_decision():
                 "command.decision_lag.fighter.log_sigma=0")
     d = rows_of(run_replication(s, 4, 0).events, "decision")
     assert [r["severity"] for r in d] == [4]
+
+
+RUN = ("militia.background_rate_per_day=4", "command.run_response.attacks=10",
+       "command.run_response.window_days=3", "command.run_response.cooldown_days=5",
+       "command.decision_lag.fighter.median_hours=12", "command.decision_lag.fighter.log_sigma=0",
+       "attacks.casualties.killed_probability=0", "patron.enabled=false")
+
+
+def test_a_run_of_attacks_draws_a_planned_strike_then_a_cooldown():
+    s = variant(*QUIET, *RUN)
+    for rep in range(5):
+        events = run_replication(s, 4, rep).events
+        runs = [r for r in rows_of(events, "decision") if "run of 10 attacks in 3 days" in r["detail"]]
+        assert runs
+        attack_times = [r["t_hours"] for r in rows_of(events, "attack")]
+        starts = [r["t_hours"] - 12 for r in runs]  # each decision 12 h after the attack ending its run
+        for t in starts:
+            assert min(abs(a - t) for a in attack_times) < 1e-6
+            assert sum(t - 72 < a <= t + 1e-6 for a in attack_times) >= 10
+        assert all(b - a >= 5 * 24 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_run_responses_are_off_for_policies_that_answer_only_deaths_or_nothing():
+    for policy in ("deaths_only", "never"):
+        s = variant(*QUIET, *RUN, f"command.policy={policy}")
+        assert not rows_of(run_replication(s, 4, 0).events, "decision")

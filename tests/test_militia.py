@@ -10,9 +10,9 @@ from scipy.integrate import quad
 
 from sim.model.world import World
 from sim.replication import run_replication
-from tests.conftest import rows_of, variant
+from tests.conftest import NO_2023_DOCUMENTED, rows_of, tower_22, variant
 
-NO_US_RESPONSE = ("command.policy=never",)
+NO_US_RESPONSE = ("command.policy=never", *NO_2023_DOCUMENTED)
 
 
 def attack_counts(scenario, reps: int, window_days: tuple[float, float] | None = None):
@@ -63,10 +63,10 @@ def test_intensity_formula(baseline):
     S = math.exp(-0.7 * math.exp(-100 / (p.deterrence_decay_days * 24)))
     C = 1 - 0.3 * math.exp(-200 / (p.capacity_regeneration_days * 24))
     assert m.intensity(t) == pytest.approx(C * (S * (mu + E) + B))
-    m.dormant_until = 3000.0
-    assert m.intensity(t) == pytest.approx(C * (S * (mu + E) + B) * p.dormancy.rate_multiplier)
+    m.regime = 0.3  # a halt regime set by the patron
+    assert m.intensity(t) == pytest.approx(C * (S * (mu + E) + B) * 0.3)
     truce = baseline.drivers["gaza_truce"]
-    m.dormant_until = -1.0
+    m.regime = 1.0
     t_truce = baseline.hours_since_start(truce.start_date) + 12
     m.E = m.B = m.A = m.lost = 0.0
     assert m.intensity(t_truce) == pytest.approx(mu * truce.rate_multiplier)
@@ -82,7 +82,7 @@ def _strike_at(world: World, t: float, destroyed: int, killed: int, loss: float)
 def test_thinning_follows_the_intensity_after_a_strike():
     """Without excitation the intensity after a strike is deterministic: the mean number of attacks in
     the 20 days after it must equal the integral of the intensity (burst, deterrence, capacity)."""
-    s = variant(*NO_US_RESPONSE, "militia.branching_ratio=0", "militia.dormancy.max_probability=0",
+    s = variant(*NO_US_RESPONSE, "militia.branching_ratio=0", "patron.enabled=false",
                 "militia.counter_retaliation_attacks_per_severity=3", "militia.deterrence_per_severity=0.3")
     t0, t1 = 60 * 24.0, 80 * 24.0
     counts = []
@@ -99,34 +99,73 @@ def test_thinning_follows_the_intensity_after_a_strike():
     assert expected != pytest.approx(quiet_rate, rel=0.05)  # the strike did change the rate
 
 
-def test_halt_stops_attacks_for_its_duration_and_is_logged():
-    s = variant(*NO_US_RESPONSE, "militia.dormancy.requires_us_deaths=false",
-                "militia.dormancy.max_probability=1", "militia.dormancy.killed_scale_militia=0.001",
-                "militia.dormancy.rate_multiplier=0", "militia.dormancy.duration.median_days=30",
-                "militia.dormancy.duration.log_sigma=0")
-    t0 = 50 * 24.0
-    w = World(s, 2, 0)
-    _strike_at(w, t0, 5, 5, 0.0)
-    w.run()
-    halts = [r for r in w.log.rows if r[1] == "halt"]
-    resumes = [r for r in w.log.rows if r[1] == "resume"]
-    assert len(halts) == 1 and halts[0][0] == t0
-    assert len(resumes) == 1 and resumes[0][0] == pytest.approx(t0 + 30 * 24)
-    during = [r for r in w.log.rows if r[1] == "attack" and t0 <= r[0] < t0 + 30 * 24]
-    after = [r for r in w.log.rows if r[1] == "attack" and r[0] >= t0 + 30 * 24]
-    assert during == [] and after  # attacks stop, then resume
+HALT_ORDER = ("patron.order_probability=1", "patron.order_lag.median_hours=48",
+              "patron.order_lag.log_sigma=0", "patron.leading_group_share=0.6",
+              "patron.compliance.median_days=10", "patron.compliance.log_sigma=0",
+              "patron.duration.median_days=40", "patron.duration.log_sigma=0")
 
 
-def test_halt_needs_us_deaths_when_the_scenario_says_so():
-    s = variant(*NO_US_RESPONSE, "militia.dormancy.max_probability=1",
-                "militia.dormancy.killed_scale_militia=0.001")
+def test_the_patron_orders_the_halt_after_us_deaths_and_a_us_response_in_preparation():
+    """Tower 22 kills three and the US starts a decision: 48 h later the order cuts the rate to 40%
+    (the leading group stops), 10 days later to the holdouts' 0%, and 40 days after the order the
+    rate is back to the usual."""
+    s = tower_22("militia.background_rate_per_day=3", "patron.holdout_rate_multiplier=0",
+                 "attacks.casualties.killed_probability=0",
+                 "command.self_defense.engagement_probability=0", "command.run_response.enabled=false",
+                 "command.targeted_strike.standalone_per_day=0", *HALT_ORDER)
+    t22 = s.hours_since_start(s.scripted_attacks["tower_22"].time)
+    order, full, end = t22 + 48, t22 + 48 + 240, t22 + 48 + 960
+    counts = {"before": 0, "leading": 0, "holdouts": 0, "after": 0}
+    for rep in range(40):
+        rows = run_replication(s, 4, rep).events
+        halts, complete, resume = (rows_of(rows, k) for k in ("halt", "halt_complete", "resume"))
+        assert [h["t_hours"] for h in halts] == [pytest.approx(order)]
+        assert halts[0]["actor"] == "patron" and "US deaths" in halts[0]["detail"] or \
+            "response" in halts[0]["detail"]
+        assert [c["t_hours"] for c in complete] == [pytest.approx(full)]
+        assert [r["t_hours"] for r in resume] == [pytest.approx(end)]
+        for r in rows_of(rows, "attack"):
+            t = r["t_hours"]
+            if t22 - 240 <= t < t22:
+                counts["before"] += 1
+            elif order <= t < order + 240:
+                counts["leading"] += 1
+            elif full <= t < end:
+                counts["holdouts"] += 1
+            elif end <= t < end + 240:
+                counts["after"] += 1
+    assert counts["holdouts"] == 0
+    ratio = counts["leading"] / counts["before"]
+    assert ratio == pytest.approx(0.4, abs=0.12)  # of 720 attacks before: ~288 expected
+    assert counts["after"] / counts["before"] == pytest.approx(1.0, abs=0.15)
+
+
+def test_no_halt_without_the_threat_of_a_us_response_unless_the_scenario_drops_that_condition():
+    never = tower_22("command.policy=never", *HALT_ORDER)
+    assert not [r for r in run_replication(never, 4, 0).events if r[1] == "halt"]
+    deaths_alone = tower_22("command.policy=never", "patron.requires_us_response=false", *HALT_ORDER)
+    assert [r[1] for r in run_replication(deaths_alone, 4, 0).events].count("halt") == 1
+
+
+def test_no_halt_without_us_deaths():
+    s = variant("command.policy=proportional", "attacks.casualties.killed_probability=0",
+                "scripted_attacks.tower_22.enabled=false", *HALT_ORDER)
+    for rep in range(5):
+        events = run_replication(s, 4, rep).events
+        assert not [r for r in events if r[1] == "halt"]
+        assert [r for r in events if r[1] == "decision"]  # the US did respond to attacks
+
+
+def test_the_patron_decides_once_and_its_order_follows_the_first_trigger():
+    s = tower_22("patron.order_probability=0", *HALT_ORDER[1:])
     w = World(s, 2, 0)
-    assert w.us_killed == 0
-    w.militia.on_strike(10.0, 5, 50, 0.0)
-    assert w.militia.dormant_until < 0
     w.us_killed = 3
-    w.militia.on_strike(20.0, 5, 50, 0.0)
-    assert w.militia.dormant_until > 20.0
+    w.patron.on_response_prepared(10.0, 4)
+    assert w.patron.decided
+    w.patron.cfg = w.patron.cfg.model_copy(update={"order_probability": 1.0})
+    w.patron.on_response_prepared(20.0, 4)  # already decided: no second draw
+    w.run()
+    assert not [r for r in w.log.rows if r[1] == "halt"]
 
 
 def test_capacity_loss_and_regeneration(baseline):
@@ -143,7 +182,8 @@ def test_capacity_loss_and_regeneration(baseline):
 def test_attack_outcomes_continue_their_block_after_the_process_restarts():
     """When the attack process has ended and a strike restarts it, its attacks take the next outcomes
     of the same block, not a new block (the k-th attack has the same outcome under every policy)."""
-    s = variant(*NO_US_RESPONSE, "militia.background_rate_per_day=0", "militia.branching_ratio=0")
+    s = variant(*NO_US_RESPONSE, "militia.background_rate_per_day=0", "militia.branching_ratio=0",
+                "attacks.casualties.late_diagnosis_share=0")
     w = World(s, 8, 0)
     block = w.militia.table.draw(np.random.default_rng(1), 256)
     w.militia._block, w.militia._k = block, 5
@@ -156,13 +196,17 @@ def test_attack_outcomes_continue_their_block_after_the_process_restarts():
     attacks = [r for r in w.log.rows if r[1] == "attack"]
     assert attacks
     for row, outcome in zip(attacks, block[5:], strict=False):
-        base, weapon, salvo, intercepted, killed, injured, severity = outcome
+        base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
         assert (row[9], row[10], row[11], row[12], row[13], row[8]) == (
             weapon, salvo, intercepted, killed, injured, severity)
 
 
 @pytest.mark.parametrize("overrides", [(), ("command.policy=proportional",),
-                                        ("militia.dormancy.rate_multiplier=0.1",)])
+                                        ("patron.holdout_rate_multiplier=0.1",
+                                         "patron.order_probability=1"),
+                                        ("command.self_defense.engagement_probability=0.3",
+                                         "command.run_response.attacks=4",
+                                         "attacks.casualties.late_diagnosis_share=0.5")])
 def test_lookahead_gives_the_same_events_as_one_timeout_per_candidate(monkeypatch, overrides):
     s = variant(*overrides)
     with_lookahead = [run_replication(s, 7, rep).events for rep in range(25)]

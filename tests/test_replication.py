@@ -10,7 +10,7 @@ import sim
 from sim.metrics import METRIC_COLUMNS
 from sim.model.events import COLUMNS
 from sim.replication import run_replication
-from tests.conftest import rows_of, variant
+from tests.conftest import QUIET, rows_of, variant
 
 
 def test_same_seed_same_output(baseline):
@@ -102,7 +102,7 @@ def test_text_columns_have_no_value_outside_their_categories(baseline):
 
 
 def test_a_campaign_without_events_gives_empty_frames_of_the_right_shape():
-    quiet = variant("militia.background_rate_per_day=0", "scripted_attacks.tower_22.enabled=false")
+    quiet = variant(*QUIET)
     summary, events = sim.run(quiet, reps=2, seed=1)
     assert len(events) == 0 and list(events.columns) == ["rep", "timestamp", *COLUMNS]
     assert summary["attacks"].tolist() == [0, 0] and summary["outcome"].tolist() == ["halted"] * 2

@@ -94,7 +94,7 @@ def test_assumptions_come_with_their_sources():
     rows = scenario_assumptions(ROOT / "scenarios/policies/never.toml")
     by_key = {r["key"]: r for r in rows}
     assert by_key["b1b.block_time_hours"]["source"].startswith("seed")
-    assert by_key["militia.branching_ratio"]["source"].startswith("facts")
+    assert by_key["militia.counter_retaliation_decay_days"]["source"].startswith("facts")
     assert any(r["file"] == "fitted.toml" for r in rows)
 
 

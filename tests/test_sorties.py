@@ -75,3 +75,22 @@ def test_bombers_carry_at_most_their_loads():
         m = mission(s, rep)
         for t in m["takeoff"]:
             assert t["munitions"] <= t["aircraft"] * s.b1b.weapons_per_aircraft[s.b1b.loadout]
+
+
+def test_generation_on_a_warning_order_overlaps_the_decision():
+    """With a warning order the B-1Bs are generated from the attack on, and take off as soon as the
+    decision is taken (the generation is shorter than the decision lag); without, after it."""
+    fixed = ("b1b.generation.log_sigma=0", "b1b.generation.median_hours=18",
+             "command.decision_lag.bomber.log_sigma=0", "command.decision_lag.bomber.median_hours=60",
+             "b1b.mission_capable_rate=1")
+    takeoffs = {}
+    for overlap in (True, False):
+        s = tower_22(*fixed, f"b1b.generation_on_warning_order={str(overlap).lower()}")
+        t22 = s.hours_since_start(s.scripted_attacks["tower_22"].time)
+        events = run_replication(s, 1, 0).events
+        generation = rows_of(events, "generation")
+        assert len(generation) == 1
+        assert generation[0]["t_hours"] == pytest.approx(t22 if overlap else t22 + 60)
+        assert generation[0]["package"] == (-1 if overlap else 1)
+        takeoffs[overlap] = rows_of(events, "takeoff")[0]["t_hours"] - t22
+    assert takeoffs[True] == pytest.approx(60) and takeoffs[False] == pytest.approx(60 + 18)

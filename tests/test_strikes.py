@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.model.strikes import plan_package, resolve, weaponeer
 from sim.model.world import World
 from sim.replication import run_replication
-from tests.conftest import rows_of, tower_22, variant
+from tests.conftest import QUIET, rows_of, tower_22, variant
 
 
 def strike_totals(scenario, rep: int):
@@ -72,10 +76,45 @@ def test_package_plan_and_outcome_are_consistent(seed, facilities, extra):
     assert 0 <= r.capacity_loss <= 1
 
 
-def test_a_halt_is_logged_after_the_strike_that_caused_it():
-    s = tower_22("militia.dormancy.max_probability=1", "militia.dormancy.killed_scale_militia=0.01")
-    events = run_replication(s, 21, 0).events
-    kinds = [r[1] for r in events]
-    halt = kinds.index("halt")
-    assert kinds[halt - 1] == "strike" and events[halt - 1][0] == events[halt][0]
-    assert "halt" not in kinds[:kinds.index("strike")]
+AL_ASAD = ("scripted_attacks.al_asad_2023_11_20.enabled=true", "command.self_defense.lag.log_sigma=0",
+           "command.self_defense.lag.median_hours=2")
+
+
+def test_an_engaged_documented_attack_draws_a_self_defence_strike_unless_the_us_never_strikes():
+    """Al-Asad, 20 Nov 2023 (record): the launch team was engaged within hours."""
+    s = variant(*QUIET, *AL_ASAD)
+    t = s.hours_since_start(s.scripted_attacks["al_asad_2023_11_20"].time)
+    killed = []
+    for rep in range(200):
+        strikes = rows_of(run_replication(s, 3, rep).events, "strike")
+        engaged = [r for r in strikes if r["asset"] == "self_defense"]
+        assert [r["t_hours"] for r in engaged] == [pytest.approx(t + 2)]
+        assert (engaged[0]["location"], engaged[0]["country"]) == ("Al-Asad Air Base", "Iraq")
+        killed.append(engaged[0]["militia_killed"])
+    mean = s.command.self_defense.killed_mean
+    assert np.mean(killed) == pytest.approx(mean, abs=4 * math.sqrt(mean / 200))
+    never = variant(*QUIET, *AL_ASAD, "command.policy=never")
+    assert not rows_of(run_replication(never, 3, 0).events, "strike")
+
+
+def test_each_attack_is_engaged_with_its_probability():
+    s = variant("command.self_defense.engagement_probability=0.2", "patron.enabled=false")
+    attacks = engaged = 0
+    for rep in range(10):
+        events = run_replication(s, 5, rep).events
+        attacks += len(rows_of(events, "attack"))
+        engaged += sum(r["asset"] == "self_defense" for r in rows_of(events, "strike"))
+    assert engaged / attacks == pytest.approx(0.2, abs=4 * math.sqrt(0.2 * 0.8 / attacks))
+
+
+def test_commanders_are_hunted_on_their_own_at_their_rate():
+    s = variant(*QUIET, "command.targeted_strike.standalone_per_day=0.5")
+    days = s.horizon_hours / 24
+    hunts = []
+    for rep in range(40):
+        strikes = rows_of(run_replication(s, 6, rep).events, "strike")
+        assert all(r["asset"] == "drone" and "on its own" in r["detail"] for r in strikes)
+        hunts.append(len(strikes))
+    assert np.mean(hunts) == pytest.approx(0.5 * days, abs=4 * math.sqrt(0.5 * days / 40))
+    never = variant(*QUIET, "command.targeted_strike.standalone_per_day=0.5", "command.policy=never")
+    assert not rows_of(run_replication(never, 6, 0).events, "strike")

@@ -98,7 +98,8 @@ class CalibrationResult:
 def _inputs(s: Setup) -> dict[str, str]:
     """What a run depends on: the scenario with the free keys blanked out, targets and priors."""
     blank = with_values(s.scenario, {p.key: p.low for p in s.priors.parameters.values()})
-    return {"scenario": scenario_hash(blank), "targets": file_hash(s.targets_file),
+    series = [s.targets_file.parent / x.file for x in s.targets.series.values()]
+    return {"scenario": scenario_hash(blank), "targets": file_hash(s.targets_file, *series),
             "priors": file_hash(s.priors_file)}
 
 
@@ -110,7 +111,8 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     problem = Problem(s.scenario, compile_targets(s.targets, s.scenario.meta.start_date,
-                                                  only_calibrated=True), s.priors, settings.seed)
+                                                  only_calibrated=True, folder=s.targets_file.parent),
+                      s.priors, settings.seed)
     started = time.perf_counter()
     run = calibrate(problem, settings, out / DATABASE, _inputs(s), resume, on_generation)
     history = run.history

@@ -1,29 +1,52 @@
-"""The predictive check: does the scenario reproduce each documented count?
+"""The predictive check: does the scenario reproduce the documented record, sharply?
 
-For each target, ``reps`` replications give the simulated median and 90% interval (5th to 95th
-percentile) of its statistic. A target PASSES when its documented set meets that interval: the
-documented count is something the model could plausibly have produced. The interval is taken over
-the replications where the statistic exists (a lag needs a strike after its trigger, a package
-statistic needs a package); a target whose statistic is missing in more than half of them FAILS. The
-share of replications that land inside the documented set is reported beside it. A target of kind
-``input`` compares the scenario's value with the documented one instead.
+``reps`` replications give each target's simulated distribution. A target on its own is judged by
+where the documented set falls in that distribution and how much of it lands inside:
 
-Where the documented numbers cannot all hold under the model's physical limits, the check says so
-and names how the model resolves it (:func:`physical_notes`); it changes no parameter.
+* **tails**: P(X >= low) and P(X <= high), the posterior-predictive tail probabilities of the
+  documented set; the target FAILS if either is below ``check.tail_probability`` (the documented
+  value lies where the model almost never goes);
+* **share inside**: replications inside the documented set; the target FAILS if fewer than its
+  ``min_share_inside`` (0 unless the targets file asks for more);
+* **missing**: a target FAILS if more than ``check.max_missing_share`` of the replications lack
+  its statistic (a lag needs a strike after its trigger, a package statistic needs a package);
+* **CRPS** (continuous ranked probability score, scoringrules) of the simulated values at the
+  documented point (the middle of a finite set, else its bound): reported, smaller is better.
+
+A **series** (a dated path of cumulative counts from the record) is judged as a whole: the 5-95%
+band must cover at least ``min_points_covered`` of its points, the mean relative width
+(95% - 5%) / value must be at most ``max_relative_width``, and the model's mean CRPS over the
+points at most ``max_crps_ratio`` times that of a naive reference: a Poisson process at a constant
+rate (``reference_total`` in ``reference_days``). Beside it the check prints CRPS on the increments
+between dated points (cumulative counts are strongly correlated), the score of a second naive
+reference (persistence: the rate of the last observed interval carried forward, which sees the
+record up to the previous point), the energy score of the whole path, and the share of
+replications whose whole path stays within each point's tolerance.
+
+The **story** (``[story]``) is the share of replications in which every listed target lands inside
+its set at once; the check FAILS below its ``min_share``. A target of kind ``input`` compares the
+scenario's value with the documented one instead.
+
+Every threshold is a key of the targets file (``[check]``, a target's ``min_share_inside``, a
+series' limits, ``[story]``). Where the documented numbers cannot all hold under the model's
+physical limits, the check says so and names how the model resolves it (:func:`physical_notes`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scoringrules as sr
 
 from sim.calibrate.priors import current_value
 from sim.calibrate.statistics import Split
 from sim.calibrate.targets import (
+    CheckRules,
     Documented,
+    Series,
     TargetsFile,
     compile_targets,
     documented_interval,
@@ -50,10 +73,54 @@ class TargetCheck:
     source: str
     quote: str
     note: str = ""
+    tail_low: float = math.nan  # P(X >= low): small when the model runs below the record
+    tail_high: float = math.nan  # P(X <= high): small when the model runs above it
+    crps: float = math.nan
+    why: str = ""  # the first rule the target breaks ("" if it passes)
 
     @property
     def status(self) -> str:
         return "PASS" if self.passed else "FAIL"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Mean CRPS of a forecast over a series' points, of the cumulative counts and of the
+    increments between them."""
+
+    cumulative: float
+    increments: float
+
+
+@dataclass(frozen=True)
+class SeriesCheck:
+    """A dated path judged as a whole, with two naive references beside the model."""
+
+    name: str
+    points: int
+    covered: int  # points whose documented value lies in the simulated 5-95% band
+    relative_width: float  # mean of (95% - 5%) / documented value
+    model: Scores
+    constant: Scores  # Poisson process at the reference's constant rate
+    persistence: Scores  # the last observed interval's rate carried forward
+    energy_model: float  # energy score of the whole path
+    energy_constant: float
+    path_share: float  # replications whose whole path stays within each point's tolerance
+    rules: Series
+    passed: bool
+    why: str = ""
+
+    @property
+    def crps_ratio(self) -> float:
+        return self.model.cumulative / self.constant.cumulative
+
+
+@dataclass(frozen=True)
+class StoryCheck:
+    targets: list[str]
+    share: float
+    min_share: float
+    passed: bool
 
 
 @dataclass(frozen=True)
@@ -63,10 +130,23 @@ class CheckResult:
     seed: int
     rows: list[TargetCheck]
     notes: list[str]
+    series: list[SeriesCheck] = field(default_factory=list)
+    story: StoryCheck | None = None
+    rules: CheckRules = CheckRules()
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.rows)
+        return (all(r.passed for r in self.rows) and all(s.passed for s in self.series)
+                and (self.story is None or self.story.passed))
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of what fails: targets, series, the story."""
+        out = [r.name for r in self.rows if not r.passed]
+        out += [f"series {s.name}" for s in self.series if not s.passed]
+        if self.story is not None and not self.story.passed:
+            out.append("story")
+        return out
 
 
 def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int,
@@ -80,47 +160,131 @@ def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int
     return out
 
 
-def predictive_check(scenario: Scenario, targets: TargetsFile, reps: int = 200,
-                     seed: int = 0) -> CheckResult:
-    """Run the check of ``scenario`` against every target of ``targets`` (see module docstring)."""
-    compiled = compile_targets(targets, scenario.meta.start_date)
+def predictive_check(scenario: Scenario, targets: TargetsFile, reps: int = 200, seed: int = 0,
+                     folder: str | Path | None = None) -> CheckResult:
+    """Run the check of ``scenario`` against every target of ``targets`` (see module docstring);
+    ``folder`` is the targets file's folder, where its series' CSV files are."""
+    compiled = compile_targets(targets, scenario.meta.start_date, folder=folder)
     values = simulate_statistics(scenario, compiled, reps, seed)
     by_name = {d.name: j for j, d in enumerate(compiled)}
+    rules = targets.check
     rows = []
     for name, t in targets.targets.items():
         if t.kind == "input":
             rows.append(_input_row(name, t, targets, scenario))
             continue
-        d = compiled[by_name[name]]
-        x = values[:, by_name[name]]
-        present = x[~np.isnan(x)]
-        if present.size:
-            p5, median, p95 = np.percentile(present, [5, 50, 95])
-        else:
-            p5 = median = p95 = math.nan
-        inside = float(np.mean([d.contains(v) for v in x])) if x.size else math.nan
-        meets = passes(x, d)
-        rows.append(TargetCheck(name, t.stat, d.text(), float(median), float(p5), float(p95),
-                                inside, int(x.size - present.size), meets, t.source, t.quote,
-                                t.note))
-    return CheckResult(scenario.meta.name, reps, seed, rows, physical_notes(scenario, targets))
+        rows.append(target_row(compiled[by_name[name]], values[:, by_name[name]], rules))
+    series = []
+    for name, rule in targets.series.items():
+        cols = [j for j, d in enumerate(compiled) if d.series == name]
+        if cols:
+            series.append(series_check(name, rule, [compiled[j] for j in cols], values[:, cols],
+                                       scenario, seed))
+    story = None
+    if targets.story is not None:
+        inside = np.ones(reps, dtype=bool)
+        for name in targets.story.targets:
+            d = compiled[by_name[name]]
+            inside &= np.array([d.contains(v) for v in values[:, by_name[name]]])
+        share = float(inside.mean()) if reps else math.nan
+        story = StoryCheck(list(targets.story.targets), share, targets.story.min_share,
+                           share >= targets.story.min_share)
+    return CheckResult(scenario.meta.name, reps, seed, rows, physical_notes(scenario, targets),
+                       series, story, rules)
 
 
-def passes(x: np.ndarray, d: Documented) -> bool:
-    """The check's rule for one target: simulated values ``x`` (NaN where missing) pass when at
-    most half are missing and the documented set meets their 5-95% interval."""
+def judge(x: np.ndarray, d: Documented, rules: CheckRules) -> str:
+    """The first rule of the check that simulated values ``x`` (NaN where missing) break for the
+    target ``d``, in words; "" when they break none."""
     present = x[~np.isnan(x)]
-    if not present.size or 2 * present.size < x.size:
-        return False
-    p5, p95 = np.percentile(present, [5, 95])
-    return not (p95 < d.low or p5 > d.high)
+    if not present.size or present.size < (1.0 - rules.max_missing_share) * x.size:
+        return f"missing in {x.size - present.size} of {x.size}"
+    tail_low, tail_high = np.mean(present >= d.low), np.mean(present <= d.high)
+    if tail_low < rules.tail_probability:
+        return f"model below the record: P(X >= {d.low:g}) = {tail_low:.3f}"
+    if tail_high < rules.tail_probability:
+        return f"model above the record: P(X <= {d.high:g}) = {tail_high:.3f}"
+    inside = float(np.mean([d.contains(v) for v in x]))
+    if inside < d.target.min_share_inside:
+        return f"{inside:.0%} inside, below {d.target.min_share_inside:.0%}"
+    return ""
+
+
+def passes(x: np.ndarray, d: Documented, rules: CheckRules | None = None) -> bool:
+    """Whether simulated values ``x`` pass the check's rules for one target (:func:`judge`)."""
+    return not judge(x, d, rules or CheckRules())
+
+
+def target_row(d: Documented, x: np.ndarray, rules: CheckRules) -> TargetCheck:
+    """One target's row of the check from its simulated values ``x``."""
+    t = d.target
+    present = x[~np.isnan(x)]
+    if present.size:
+        p5, median, p95 = np.percentile(present, [5, 50, 95])
+        tail_low, tail_high = float(np.mean(present >= d.low)), float(np.mean(present <= d.high))
+        crps = float(sr.crps_ensemble(d.point, present))
+    else:
+        p5 = median = p95 = tail_low = tail_high = crps = math.nan
+    inside = float(np.mean([d.contains(v) for v in x])) if x.size else math.nan
+    why = judge(x, d, rules)
+    return TargetCheck(d.name, t.stat, d.text(), float(median), float(p5), float(p95), inside,
+                       int(x.size - present.size), not why, t.source, t.quote, t.note, tail_low,
+                       tail_high, crps, why)
+
+
+def _days(d: Documented, scenario: Scenario) -> float:
+    """Days from the scenario's start to the end of a point's window."""
+    return d.window.end / 24.0  # type: ignore[union-attr]
+
+
+def series_check(name: str, rule: Series, points: list[Documented], x: np.ndarray,
+                 scenario: Scenario, seed: int) -> SeriesCheck:
+    """Judge a series' points (``x``: replications x points, cumulative counts) as one path."""
+    y = np.array([d.point for d in points])
+    days = np.array([_days(d, scenario) for d in points])
+    tol = np.array([d.scale for d in points])
+    x = np.nan_to_num(x, nan=0.0)
+    lo, hi = np.percentile(x, [5, 95], axis=0)
+    covered = int(np.sum((lo <= y) & (y <= hi)))
+    width = float(np.mean((hi - lo) / np.maximum(y, 1.0)))
+    rate = rule.reference_total / rule.reference_days  # per day
+    d_days = np.diff(days, prepend=0.0)
+    d_y = np.diff(y, prepend=0.0)
+    d_x = np.diff(x, axis=1, prepend=0.0)
+    model = Scores(float(np.mean(sr.crps_ensemble(y, x.T))),
+                   float(np.mean(sr.crps_ensemble(d_y, d_x.T))))
+    constant = Scores(float(np.mean(sr.crps_poisson(y, rate * days))),
+                      float(np.mean(sr.crps_poisson(d_y, rate * d_days))))
+    # persistence: the rate of the interval before, carried over the next (the first interval
+    # has no interval before it: the constant rate); the cumulative forecast adds it to the last
+    # observed count, so it sees the record up to the point before
+    prev_rate = np.concatenate([[rate], d_y[:-1] / np.maximum(d_days[:-1], 1e-9)])
+    inc_mean = np.maximum(prev_rate * d_days, 1e-9)
+    persistence_inc = np.asarray(sr.crps_poisson(d_y, inc_mean))
+    persistence = Scores(float(np.mean(persistence_inc)), float(np.mean(persistence_inc)))
+    rng = np.random.default_rng([seed, 7])
+    reference_paths = np.cumsum(rng.poisson(rate * d_days, size=(x.shape[0], len(y))), axis=1)
+    energy_model = float(sr.es_ensemble(y, x))
+    energy_constant = float(sr.es_ensemble(y, reference_paths.astype(float)))
+    path_share = float(np.mean(np.all(np.abs(x - y) <= tol, axis=1)))
+    why = ""
+    if covered < rule.min_points_covered:
+        why = f"the 5-95% band covers {covered} of {len(y)} points, below {rule.min_points_covered}"
+    elif width > rule.max_relative_width:
+        why = f"mean relative band width {width:.2f}, above {rule.max_relative_width:g}"
+    elif model.cumulative > rule.max_crps_ratio * constant.cumulative:
+        why = (f"mean CRPS {model.cumulative:.2f} is {model.cumulative / constant.cumulative:.2f} "
+               f"times the constant-rate reference's, above {rule.max_crps_ratio:g}")
+    return SeriesCheck(name, len(y), covered, width, model, constant, persistence, energy_model,
+                       energy_constant, path_share, rule, not why, why)
 
 
 def _input_row(name, t, targets: TargetsFile, scenario: Scenario) -> TargetCheck:
     low, _ = documented_interval(t, targets.words)
     value = float(current_value(scenario, t.input_key))
     return TargetCheck(name, "input " + t.input_key, f"{low:g}", value, value, value, math.nan, 0,
-                       value == low, t.source, t.quote, t.note)
+                       value == low, t.source, t.quote, t.note,
+                       why="" if value == low else f"the scenario sets {value:g}")
 
 
 def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:

@@ -5,8 +5,15 @@ no bomber). A :class:`Window` gives the hours (since 00:00 of the scenario's sta
 exclusive) and optional filters: ``country`` and ``location`` (base or facility name) of the event,
 ``asset`` of a strike (fighter, bomber, drone), ``trigger`` (key of a documented attack) for lags.
 
-* ``attacks``, ``us_killed``, ``us_injured``: attacks in the window, and the US casualties they caused;
+* ``attacks``, ``us_killed``: attacks in the window, and the US killed in them;
+* ``us_injured``: US injured *as reported* in the window: at the attack, and later diagnoses
+  (``injury_report`` rows) at their report time;
 * ``strikes``: US strike packages with a strike in the window (an armed-drone strike counts apart);
+  with ``asset = "planned"`` only planned strikes (fighter or bomber packages), with
+  ``asset = "self_defense"`` only self-defence engagements of launch teams;
+* ``militia_killed_per_strike``: militia killed over strike packages in the window (NaN if none);
+* ``response_lag_hours``: the median, over the attacks in the window that injured at least
+  ``SERIOUS_INJURED`` (or killed), of the hours to the next planned strike (NaN if none);
 * ``militia_killed``, ``civilians_killed``, ``targets_struck``, ``targets_destroyed``,
   ``munitions``: sums over the strike rows (one per facility) in the window;
 * ``package_targets``, ``package_destroyed``, ``package_munitions``, ``package_facilities``: the same
@@ -19,6 +26,7 @@ exclusive) and optional filters: ``country`` and ``location`` (base or facility 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -26,8 +34,11 @@ from typing import NamedTuple
 from sim.model import events as ev
 from sim.model.events import COL
 
-_T, _EVENT, _COUNTRY, _LOCATION, _PACKAGE, _ASSET = (COL[k] for k in (
-    "t_hours", "event", "country", "location", "package", "asset"))
+_T, _EVENT, _COUNTRY, _LOCATION, _PACKAGE, _ASSET, _SEVERITY = (COL[k] for k in (
+    "t_hours", "event", "country", "location", "package", "asset", "severity"))
+_PLANNED = ("fighter", "bomber")
+#: severity index from which an attack's lag to the next planned strike counts (serious injuries)
+SERIOUS = 2
 _KILLED, _INJURED, _TARGETS, _DESTROYED, _MUNITIONS, _MKILLED, _CKILLED, _DETAIL = (COL[k] for k in (
     "us_killed", "us_injured", "targets", "destroyed", "munitions", "militia_killed",
     "civilians_killed", "detail"))
@@ -47,26 +58,40 @@ class Window(NamedTuple):
 class Split:
     """One replication's rows split once by kind, so that many statistics read them cheaply."""
 
-    __slots__ = ("attacks", "strikes", "takeoffs", "landings")
+    __slots__ = ("attacks", "strikes", "takeoffs", "landings", "reports", "_times")
 
     def __init__(self, rows: list[tuple]):
         self.attacks: list[tuple] = []
         self.strikes: list[tuple] = []
         self.takeoffs: list[tuple] = []
         self.landings: list[tuple] = []
+        self.reports: list[tuple] = []
         by_kind = {ev.ATTACK: self.attacks, ev.STRIKE: self.strikes, ev.TAKEOFF: self.takeoffs,
-                   ev.LANDING: self.landings}
+                   ev.LANDING: self.landings, ev.INJURY_REPORT: self.reports}
         for r in rows:
             out = by_kind.get(r[_EVENT])
             if out is not None:
                 out.append(r)
+        self._times: dict[str | None, list[float]] = {}
+
+    def attack_times(self, country: str | None) -> list[float]:
+        """Times of the attacks (in one country, or all), in order: for counts over windows."""
+        times = self._times.get(country)
+        if times is None:
+            times = [r[_T] for r in self.attacks if country is None or r[_COUNTRY] == country]
+            self._times[country] = times
+        return times
+
+
+def _asset_is(asset: str, wanted: str | None) -> bool:
+    return wanted is None or asset == wanted or (wanted == "planned" and asset in _PLANNED)
 
 
 def _in(rows: list[tuple], w: Window) -> list[tuple]:
     return [r for r in rows if w.start <= r[_T] < w.end
             and (w.country is None or r[_COUNTRY] == w.country)
             and (w.location is None or r[_LOCATION] == w.location)
-            and (w.asset is None or r[_ASSET] == w.asset)]
+            and _asset_is(r[_ASSET], w.asset)]
 
 
 def _package_key(r: tuple) -> tuple[int, bool]:
@@ -74,6 +99,9 @@ def _package_key(r: tuple) -> tuple[int, bool]:
 
 
 def _attacks(s: Split, w: Window) -> float:
+    if w.location is None and w.asset is None:  # a count of sorted times: two bisections
+        times = s.attack_times(w.country)
+        return float(bisect.bisect_left(times, w.end) - bisect.bisect_left(times, w.start))
     return float(len(_in(s.attacks, w)))
 
 
@@ -137,8 +165,32 @@ def _lag_hours(s: Split, w: Window) -> float:
     if not times:
         return math.nan
     t0 = times[0]
-    after = [r[_T] for r in s.strikes if r[_T] > t0 and (w.asset is None or r[_ASSET] == w.asset)]
+    after = [r[_T] for r in s.strikes if r[_T] > t0 and _asset_is(r[_ASSET], w.asset)]
     return after[0] - t0 if after else math.nan
+
+
+def _response_lag(s: Split, w: Window) -> float:
+    planned = [r[_T] for r in s.strikes if r[_ASSET] in _PLANNED]
+    lags = []
+    for r in _in(s.attacks, w._replace(asset=None)):
+        if r[_SEVERITY] >= SERIOUS:
+            after = [t for t in planned if t > r[_T]]
+            if after:
+                lags.append(after[0] - r[_T])
+    if not lags:
+        return math.nan
+    lags.sort()
+    n = len(lags)
+    return lags[n // 2] if n % 2 else 0.5 * (lags[n // 2 - 1] + lags[n // 2])
+
+
+def _killed_per_strike(s: Split, w: Window) -> float:
+    packages = _strikes(s, w)
+    return _column_sum(_strike_rows, _MKILLED)(s, w) / packages if packages else math.nan
+
+
+def _us_injured(s: Split, w: Window) -> float:
+    return float(sum(r[_INJURED] for r in _in(s.attacks, w)) + sum(r[_INJURED] for r in _in(s.reports, w)))
 
 
 def _attack_rows(s: Split) -> list[tuple]:
@@ -153,7 +205,7 @@ def _strike_rows(s: Split) -> list[tuple]:
 STATISTICS: dict[str, Callable[[Split, Window], float]] = {
     "attacks": _attacks,
     "us_killed": _column_sum(_attack_rows, _KILLED),
-    "us_injured": _column_sum(_attack_rows, _INJURED),
+    "us_injured": _us_injured,
     "strikes": _strikes,
     "militia_killed": _column_sum(_strike_rows, _MKILLED),
     "civilians_killed": _column_sum(_strike_rows, _CKILLED),
@@ -166,6 +218,8 @@ STATISTICS: dict[str, Callable[[Split, Window], float]] = {
     "package_facilities": _package_facilities,
     "package_block_hours": _package_block_hours,
     "lag_hours": _lag_hours,
+    "response_lag_hours": _response_lag,
+    "militia_killed_per_strike": _killed_per_strike,
 }
 
 

@@ -39,7 +39,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sim.calibrate.statistics import STATISTICS, Split, Window
-from sim.scenario.loader import load_model
+from sim.scenario.loader import ScenarioError, load_model
 
 Kind = Literal["exact", "at_least", "at_most", "range", "words", "halted", "input"]
 When = dt.date | dt.datetime
@@ -74,7 +74,10 @@ class Target(_Strict):
     calibrate: bool = Field(True, description="false: checked by `esim check` but not fitted")
     country: str | None = None
     location: str | None = None
-    asset: Literal["fighter", "bomber", "drone"] | None = None
+    asset: Literal["fighter", "bomber", "drone", "self_defense", "planned"] | None = Field(
+        None, description="strikes by this asset only ('planned': fighter or bomber packages)")
+    min_share_inside: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="the check fails if fewer replications than this land inside the set")
     trigger: str | None = Field(None, description="key of the documented attack a lag starts from")
     input_key: str | None = Field(None, description="scenario key that sets the documented value")
     note: str = ""
@@ -108,29 +111,97 @@ class Target(_Strict):
         return "attacks" if self.kind == "halted" else str(self.statistic)
 
 
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Series(_Strict):
+    """A dated path of cumulative counts from a CSV file of the record (one target per row).
+
+    Row ``i`` becomes the target ``<name>@<date>``: the statistic from ``start`` 00:00 to the row's
+    date at ``report_hour`` local time, exactly the row's value, with the row's source.
+    """
+
+    quote: str = Field(min_length=1)
+    file: str = Field(description="CSV file, relative to the targets file")
+    date_column: str = "as_of_date"
+    column: str = Field(description="the column of cumulative counts (empty cells are skipped)")
+    statistic: str
+    country: str | None = None
+    start: dt.date
+    report_hour: Annotated[float, Field(ge=0.0, le=24.0)] = 12.0
+    tolerance_share: Annotated[float, Field(gt=0.0)] = Field(
+        0.1, description="distance scale of a point: this share of its value, at least 2")
+    weight: Annotated[float, Field(ge=0.0)] = Field(1.0, description="distance weight of each point")
+    calibrate: bool = True
+    reference_total: Annotated[float, Field(gt=0.0)] = Field(
+        description="the constant-rate reference forecast: this many in reference_days")
+    reference_days: Annotated[float, Field(gt=0.0)]
+    min_points_covered: Annotated[int, Field(ge=0)] = Field(
+        0, description="the check fails if the 5-95% band covers fewer of the points")
+    max_relative_width: Annotated[float, Field(gt=0.0)] = Field(
+        math.inf, description="the check fails if the mean of (95% - 5%) / value is above this")
+    max_crps_ratio: Annotated[float, Field(gt=0.0)] = Field(
+        math.inf, description="the check fails if the model's mean CRPS over the points is above "
+                              "this times the constant-rate reference's")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _known_statistic(self) -> Series:
+        if self.statistic not in STATISTICS:
+            raise ValueError(f"unknown statistic '{self.statistic}' (known: {', '.join(STATISTICS)})")
+        return self
+
+
+class CheckRules(_Strict):
+    """The predictive check's thresholds: every number that decides PASS or FAIL, named."""
+
+    tail_probability: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
+        0.01, description="a target fails when the documented set lies in a tail beyond this: "
+                          "P(X >= low) or P(X <= high) below it")
+    max_missing_share: Share = Field(
+        0.5, description="a target fails when more replications than this lack its statistic")
+
+
+class Story(_Strict):
+    """The documented story at once: every listed target inside its set in one replication."""
+
+    targets: list[str] = Field(min_length=1)
+    min_share: Share = Field(description="the check fails if fewer replications tell the story")
+    note: str = ""
+
+
 class TargetsFile(_Strict):
     scenario: str = Field(description="the scenario these targets describe, relative to this file")
     description: str = ""
+    check: CheckRules = CheckRules()
     words: dict[str, tuple[float, float]] = {}
     targets: dict[str, Target]
+    series: dict[str, Series] = {}
+    story: Story | None = None
 
     @model_validator(mode="after")
     def _words_known(self) -> TargetsFile:
         for name, t in self.targets.items():
             if t.kind == "words" and t.words not in self.words:
                 raise ValueError(f"targets.{name}.words: '{t.words}' is not in [words]")
+        if self.story is not None:
+            for name in self.story.targets:
+                if name not in self.targets:
+                    raise ValueError(f"story.targets: '{name}' is not a key of [targets]")
         return self
 
 
 class Documented:
-    """A target compiled for one scenario: its documented interval, scale and window in hours."""
+    """A target compiled for one scenario: its documented interval, scale and window in hours;
+    ``series`` names the dated path it is a point of (None for a target on its own)."""
 
-    __slots__ = ("name", "target", "low", "high", "scale", "window")
+    __slots__ = ("name", "target", "low", "high", "scale", "window", "series")
 
     def __init__(self, name: str, target: Target, words: dict[str, tuple[float, float]],
-                 start_date: dt.date):
+                 start_date: dt.date, series: str | None = None):
         self.name = name
         self.target = target
+        self.series = series
         self.low, self.high = documented_interval(target, words)
         self.scale = target.tolerance or _default_scale(self.low, self.high)
         self.window = None if target.window is None else Window(
@@ -144,6 +215,13 @@ class Documented:
 
     def contains(self, x: float) -> bool:
         return self.low <= x <= self.high
+
+    @property
+    def point(self) -> float:
+        """The documented value a proper score is taken at: the middle of a finite set, else its
+        finite bound."""
+        lo, hi = self.low, self.high
+        return lo if math.isinf(hi) else hi if math.isinf(lo) else 0.5 * (lo + hi)
 
     def distance(self, x: float) -> float:
         """Distance of a simulated value from the documented set, in tolerances (0 inside)."""
@@ -218,11 +296,60 @@ def scenario_path(path: str | Path, targets: TargetsFile) -> Path:
     return (Path(path).parent / targets.scenario).resolve()
 
 
-def compile_targets(targets: TargetsFile, start_date: dt.date,
-                    only_calibrated: bool = False) -> list[Documented]:
-    """The simulated targets (not ``input``) compiled for a scenario starting on ``start_date``."""
-    return [Documented(name, t, targets.words, start_date) for name, t in targets.targets.items()
-            if t.kind != "input" and (t.calibrate or not only_calibrated)]
+def compile_targets(targets: TargetsFile, start_date: dt.date, only_calibrated: bool = False,
+                    folder: str | Path | None = None) -> list[Documented]:
+    """The simulated targets (not ``input``) compiled for a scenario starting on ``start_date``:
+    the targets on their own, then the points of each series (``folder``: where the targets file
+    is, to find the series' CSV files; without it, no series)."""
+    out = [Documented(name, t, targets.words, start_date) for name, t in targets.targets.items()
+           if t.kind != "input" and (t.calibrate or not only_calibrated)]
+    if folder is not None:
+        for name, series in targets.series.items():
+            if series.calibrate or not only_calibrated:
+                out.extend(series_points(name, series, Path(folder), start_date))
+    return out
+
+
+def series_rows(series: Series, folder: Path) -> list[tuple[dt.date, float, dict[str, str]]]:
+    """(date, value, row) of each row of a series' CSV file with a value in its column."""
+    import csv
+
+    path = folder / series.file
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read the series file ({exc.strerror})") from None
+    out = []
+    for i, row in enumerate(rows, start=2):
+        for col in (series.date_column, series.column):
+            if col not in row:
+                raise ScenarioError(path, col, "no such column")
+        cell = (row[series.column] or "").strip()
+        if not cell:
+            continue
+        try:
+            out.append((dt.date.fromisoformat(row[series.date_column].strip()), float(cell), row))
+        except ValueError as exc:
+            raise ScenarioError(path, f"line {i}", str(exc)) from None
+    return out
+
+
+def series_points(name: str, series: Series, folder: Path, start_date: dt.date) -> list[Documented]:
+    """The points of one series as exact targets ``<name>@<date>``."""
+    out = []
+    for day, value, row in series_rows(series, folder):
+        end = dt.datetime.combine(day, dt.time()) + dt.timedelta(hours=series.report_hour)
+        target = Target(
+            quote=f"{series.quote}: {value:g} as of {day.isoformat()}",
+            source=" ".join(x for x in (row.get("source_title", ""), row.get("source_url", "")) if x)
+            or series.file,
+            kind="exact", value=value, statistic=series.statistic,
+            window=(dt.datetime.combine(series.start, dt.time()), end), country=series.country,
+            tolerance=max(2.0, series.tolerance_share * value), weight=series.weight,
+            note="approximate" if (row.get("approximate") or "").strip() == "true" else "")
+        out.append(Documented(f"{name}@{day.isoformat()}", target, {}, start_date, series=name))
+    return out
 
 
 def file_hash(*paths: str | Path) -> str:

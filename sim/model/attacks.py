@@ -22,16 +22,23 @@ import functools
 import math
 from dataclasses import dataclass
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import gammaln, ndtri, xlog1py, xlogy
 
+from sim.model import events as ev
+from sim.rng import lognormal
 from sim.scenario.schema import Scenario, SeverityThresholds
+
+if TYPE_CHECKING:
+    from sim.model.world import World
 
 NONE, MINOR, SERIOUS, DEATHS, MASS = range(5)
 
-#: One attack's outcome: (base index, weapon, salvo, intercepted, killed, injured, severity).
-AttackOutcome = tuple[int, str, int, int, int, int, int]
+#: One attack's outcome: (base index, weapon, salvo, intercepted, killed, injured, severity, u), u
+#: the uniform that decides whether US aircraft in theatre engage the launch team (1.0: never).
+AttackOutcome = tuple[int, str, int, int, int, int, int, float]
 
 
 def severity_level(killed: int, injured: int, thresholds: SeverityThresholds) -> int:
@@ -100,7 +107,7 @@ def _outcome_grid(signature: tuple) -> tuple[np.ndarray, list[AttackOutcome], np
             weapon_index.append(np.full(m, j))
             all_hits.append(kept_hits)
             rows.extend(zip(repeat(b, m), repeat(name, m), kept.tolist(), (kept - kept_hits).tolist(),
-                            repeat(0, m), repeat(0, m), repeat(NONE, m), strict=True))
+                            repeat(0, m), repeat(0, m), repeat(NONE, m), repeat(1.0, m), strict=True))
     cdf = np.cumsum(np.concatenate(prob))
     cdf /= cdf[-1]
     return cdf, rows, np.concatenate(weapon_index), np.concatenate(all_hits)
@@ -162,19 +169,25 @@ class AttackTable:
             thresholds=s.attacks.severity,
         )
 
-    def draw(self, gen: np.random.Generator, n: int) -> list[AttackOutcome]:
+    def draw(self, gen: np.random.Generator, n: int,
+             engagements: np.random.Generator | None = None) -> list[AttackOutcome]:
         """Draw the outcomes of the next ``n`` attacks, one tuple
-        ``(base index, weapon, salvo, intercepted, killed, injured, severity)`` each.
+        ``(base index, weapon, salvo, intercepted, killed, injured, severity, u)`` each.
 
         Takes 2 x n uniforms from ``gen`` (the table entry, harm), then 2 per harmed attack
-        (injured, killed): most attacks harm no one, so casualties are drawn for few.
+        (injured, killed): most attacks harm no one, so casualties are drawn for few. With
+        ``engagements``, n uniforms from it give each attack its ``u`` (else 1.0).
         """
         u = gen.random((2, n))
         idx = np.minimum(np.searchsorted(self.outcome_cdf, u[0], side="right"),
                          len(self.outcome_cdf) - 1)
         harmed = np.flatnonzero(u[1] < self.outcome_harm[idx]).tolist()
         rows = self.outcome_rows
-        block = [rows[i] for i in idx.tolist()]
+        if engagements is None:
+            block = [rows[i] for i in idx.tolist()]
+        else:
+            block = [(*rows[i][:7], e) for i, e in zip(idx.tolist(), engagements.random(n).tolist(),
+                                                      strict=True)]
         if harmed:
             c = gen.random((2, len(harmed)))
             hurt = np.ceil(np.exp(self.injured_log_median + self.injured_log_sigma * ndtri(c[0])))
@@ -185,5 +198,48 @@ class AttackTable:
                 injured = max(int(h), 1)
                 base, weapon, salvo, intercepted = block[i][:4]
                 block[i] = (base, weapon, salvo, intercepted, k, injured,
-                            severity_level(k, injured, self.thresholds))
+                            severity_level(k, injured, self.thresholds), block[i][7])
         return block
+
+
+class InjuryReports:
+    """Injuries diagnosed after the attack (mostly brain injuries): a share of an attack's injured is
+    reported ``diagnosis_delay`` later, in an ``injury_report`` row (``injury_reports`` stream)."""
+
+    def __init__(self, world: World):
+        self.world = world
+        cas = world.scenario.attacks.casualties
+        self.share = cas.late_diagnosis_share
+        self.delay = cas.diagnosis_delay
+
+    def report_late(self, t: float, injured: int, country: str, location: str) -> int:
+        """Of ``injured`` in an attack at ``t`` (hours), how many are diagnosed late:
+        Binomial(injured, share); their report is logged at its time."""
+        gen = self.world.streams["injury_reports"]
+        late = int(gen.binomial(injured, self.share))
+        self._report(gen, t, late, country, location)
+        return late
+
+    def report_later(self, t: float, reported: int, country: str, location: str) -> int:
+        """Later diagnoses of a documented attack whose first report counted ``reported`` injured:
+        the late among all injured given the ``reported`` at once, NegativeBinomial(reported,
+        1 - share), the same account as :meth:`report_late` seen from the first report."""
+        gen = self.world.streams["injury_reports"]
+        late = int(gen.negative_binomial(reported, 1.0 - self.share)) if self.share < 1.0 else 0
+        self._report(gen, t, late, country, location)
+        return late
+
+    def _report(self, gen, t: float, late: int, country: str, location: str) -> None:
+        days = lognormal(gen, self.delay.median_days, self.delay.log_sigma)
+        when = t + 24.0 * days
+        if not late or when >= self.world.horizon:
+            return
+        env = self.world.env
+
+        def report(_event) -> None:
+            self.world.log.record(
+                when, ev.INJURY_REPORT, ev.US, country=country, location=location,
+                us_injured=late, detail=f"{late} injured in the attack on {location} of "
+                                        f"{days:.0f} days before diagnosed later")
+
+        env.timeout(when - env.now).callbacks.append(report)

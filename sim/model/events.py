@@ -76,22 +76,28 @@ BREAKAGE = "breakage"
 SORTIE_CANCELLED = "sortie_cancelled"
 THEATRE_SORTIES = "theatre_sorties"
 STRIKE = "strike"
+INJURY_REPORT = "injury_report"
+HALT_COMPLETE = "halt_complete"
 
 MILITIA = "militia"
 US = "us"
+PATRON = "patron"
 
 #: Every event name, in the order of a mission (the categories of the ``event`` column).
 EVENT_NAMES = (
     ATTACK, HALT, RESUME, DECISION, WARNING, WEATHER_DELAY, AIRCRAFT_WAIT, GENERATION, TAKEOFF,
     REFUEL, TIME_OVER_TARGET, LANDING, BREAKAGE, SORTIE_CANCELLED, THEATRE_SORTIES, STRIKE,
+    INJURY_REPORT, HALT_COMPLETE,
 )
-ACTORS = (MILITIA, US)
+ACTORS = (MILITIA, US, PATRON)
 
 
 def documented_attack_detail(key: str) -> str:
     """The ``detail`` of the attack row of the scenario's documented attack ``key``."""
     return f"documented attack '{key}'"
-ASSETS = ("", "fighter", "bomber", "drone")
+#: Strike assets: in-theatre fighters, CONUS bombers, an armed drone hunting a commander, and
+#: aircraft or armed drones on call that engage a launch team in self-defence.
+ASSETS = ("", "fighter", "bomber", "drone", "self_defense")
 
 class EventLog:
     """Append-only log of one replication's events, in time order."""

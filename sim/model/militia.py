@@ -13,17 +13,17 @@ Intensity, in attacks per hour at time t (hours since the start)::
 * ``S(t)``: deterrence suppression, ``exp(-sum_k d * sev_k * exp(-(t - s_k) / tau_s))``;
 * ``C(t)``: remaining capacity in [floor, 1]; destroyed targets remove capacity, which regenerates
   as ``1 - lost * exp(-(t - s) / tau_c)``;
-* ``H(t)``: 1, or the dormancy ``rate_multiplier`` during a halt.
+* ``H(t)``: the halt regime: 1, or the share of attacks that go on while the patron's order to halt
+  is in force (:mod:`sim.model.patron`).
 
 All three sums are kept as single decaying states, so each evaluation costs O(1). Between events
 E and B only decay while C and S stay at or below 1, so ``D * (mu + E) + B`` bounds the intensity
-until the next driver boundary or dormancy change; candidates are drawn at that bound and accepted
+until the next driver boundary; candidates are drawn at that bound and accepted
 with probability lambda / bound (Lewis-Shedler thinning). A strike interrupts the process, which
-redraws from the new state: exponential waits are memoryless, so this is exact.
+redraws from the new state: exponential waits are memoryless, so this is exact. A change of the halt
+regime does the same.
 
-The halt: after a US strike that kills militia, if US personnel have been killed in the campaign
-(``requires_us_deaths``), the militia enter dormancy with probability
-``max_probability * (1 - exp(-killed / killed_scale_militia))`` for a log-normal number of days.
+The halt is not decided here: the patron (:mod:`sim.model.patron`) orders it and sets ``H``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ import simpy
 
 from sim.model import events as ev
 from sim.model.attacks import AttackOutcome, AttackTable, severity_level
-from sim.model.events import ATTACK_RUNG, Rung
-from sim.rng import lognormal
+from sim.model.events import ATTACK_RUNG
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -94,7 +93,7 @@ class Militia:
         self.B = self.tB = 0.0
         self.A = self.tA = 0.0
         self.lost = self.tL = 0.0
-        self.dormant_until = -1.0
+        self.regime = 1.0  # H(t): the halt regime's multiplier, set by the patron
         # driver step function, read with a forward-moving pointer (time never goes back)
         self._step_t = steps[0] + [_INF]
         self._step_v = steps[1]
@@ -106,6 +105,7 @@ class Militia:
         self._block: list = []
         self._k = _BLOCK
         self._times_gen = world.streams["attack_times"]
+        self.late_share = world.scenario.attacks.casualties.late_diagnosis_share
         self.process = self.env.process(self._generate())
         for key, a in world.scenario.scripted_attacks.items():
             if a.enabled:
@@ -143,9 +143,7 @@ class Militia:
             lam += self.B * math.exp((self.tB - t) / self.tau_b)
         if self.lost:
             lam *= 1.0 - self.lost * math.exp((self.tL - t) / self.tau_c)
-        if self.dormant_until > t:
-            lam *= self.p.dormancy.rate_multiplier
-        return lam
+        return lam * self.regime
 
     # -- processes ---------------------------------------------------------------------------
     def _generate(self):
@@ -165,7 +163,6 @@ class Militia:
         env = self.env
         exp = math.exp
         mu, tau_e, tau_b, tau_s, tau_c = self.mu, self.tau_e, self.tau_b, self.tau_s, self.tau_c
-        dormant_multiplier = self.p.dormancy.rate_multiplier
         horizon = self.horizon
         acts_on = self.world.command.acts_on
         lookahead = self.lookahead
@@ -187,7 +184,7 @@ class Militia:
                     until = step_end
                     e = self.E * exp((self.tE - t) / tau_e) if self.E else 0.0
                     b = self.B * exp((self.tB - t) / tau_b) if self.B else 0.0
-                    dormant = self.dormant_until > t
+                    regime = self.regime
                     if pending:
                         pending_bound, pending = pending, 0.0
                         lam = d * (mu + e)
@@ -196,26 +193,23 @@ class Militia:
                         lam += b
                         if self.lost:
                             lam *= 1.0 - self.lost * exp((self.tL - t) / tau_c)
-                        if dormant:
-                            lam *= dormant_multiplier
+                        lam *= regime
                         if a_i == _DRAWS:
                             accepts, a_i = gen.random(_DRAWS).tolist(), 0
                         a_i += 1
                         if accepts[a_i - 1] * pending_bound <= lam:
                             if o_i == _BLOCK:
                                 outcomes, o_i = self.table.draw(
-                                    self.world.streams["attack_outcomes"], _BLOCK), 0
+                                    self.world.streams["attack_outcomes"], _BLOCK,
+                                    self.world.streams["engagements"]
+                                    if self.world.command.engages else None), 0
                             o_i += 1
                             outcome = outcomes[o_i - 1]
-                            if t > env.now and (acts_on(outcome[6]) or not lookahead):
+                            if t > env.now and (acts_on(outcome, t) or not lookahead):
                                 yield env.timeout(t - env.now)  # nothing else can come first
                             self.attack(t, outcome)
                             e = self.E  # now referenced at t
-                    bound = d * (mu + e) + b
-                    if dormant:
-                        bound *= dormant_multiplier
-                        if self.dormant_until < until:
-                            until = self.dormant_until
+                    bound = (d * (mu + e) + b) * regime
                     if until > horizon:
                         until = horizon
                     if bound > 0.0:
@@ -238,7 +232,7 @@ class Militia:
                         yield env.timeout(until - env.now)
                     else:
                         self.inline_events += 1
-                    t = until  # the bound changes here (driver step, end of the halt)
+                    t = until  # the bound changes here (a driver step)
             except simpy.Interrupt:
                 pending = 0.0  # the state changed: draw again from now (waits are memoryless)
                 t = env.now
@@ -248,14 +242,24 @@ class Militia:
         yield self.env.timeout(s.hours_since_start(a.time))
         outcome = (self.table.base_keys.index(a.base), a.weapon, a.salvo, a.intercepted,
                    a.us_killed, a.us_injured,
-                   severity_level(a.us_killed, a.us_injured, s.attacks.severity))
+                   severity_level(a.us_killed, a.us_injured, s.attacks.severity),
+                   0.0 if a.engaged else 1.0)
         self.attack(self.env.now, outcome, detail=ev.documented_attack_detail(key))
+        if a.us_injured and a.later_diagnoses and self.late_share:
+            tab = self.table
+            self.world.injuries.report_later(self.env.now, a.us_injured, tab.base_countries[outcome[0]],
+                                             tab.base_names[outcome[0]])
         self._restart()
 
     def attack(self, t: float, outcome: AttackOutcome, detail: str = "") -> None:
-        """Record an attack, excite the process and tell the US command."""
-        base, weapon, salvo, intercepted, killed, injured, severity = outcome
+        """Record an attack, excite the process and tell the US command and the patron. A generated
+        attack's injured are split into those reported at once and those diagnosed later; a
+        documented attack (``detail``) keeps its reported count (later diagnoses come on top)."""
+        base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
         tab = self.table
+        if injured and self.late_share and not detail:
+            injured -= self.world.injuries.report_late(t, injured, tab.base_countries[base],
+                                                       tab.base_names[base])
         country = tab.base_countries[base]
         location = tab.base_names[base]
         # the row in the order of events.COLUMNS, built inline: this runs for every attack
@@ -270,17 +274,20 @@ class Militia:
                 e *= math.exp((self.tE - t) / self.tau_e)
             self.E = e + self.alpha / self.tau_e
             self.tE = t
-        self.world.us_killed += killed
         command = self.world.command
-        if command.acts_on(severity):
-            command.on_attack(severity, country, location)
+        if killed:
+            self.world.us_killed += killed
+            self.world.patron.on_us_deaths(t)
+        if command.acts_on(outcome, t):
+            command.on_attack(t, outcome, country, location)
+        if command.counts_runs:
+            command.recent.append(t)
 
     # -- reactions to US strikes ---------------------------------------------------------------
     def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float,
                   record: Callable[[float], None] | None = None) -> float:
         """Apply a US strike from time t on and return the capacity left: first its damage (capacity,
-        burst, deterrence), then ``record(capacity)`` (the strike's own event rows, so that they come
-        before a halt they cause), then the militia's response (the halt)."""
+        burst, deterrence), then ``record(capacity)`` (the strike's own event rows)."""
         p = self.p
         severity = math.log1p(destroyed + killed)
         if capacity_loss > 0.0:
@@ -297,7 +304,6 @@ class Militia:
         capacity = self.capacity(t)
         if record is not None:
             record(capacity)
-        self._maybe_halt(t, killed)
         self._restart()
         return capacity
 
@@ -308,29 +314,7 @@ class Militia:
         else:
             self.process = self.env.process(self._generate())
 
-    def _maybe_halt(self, t: float, killed: int) -> None:
-        dorm = self.p.dormancy
-        if killed <= 0 or self.dormant_until > t:
-            return
-        if dorm.requires_us_deaths and self.world.us_killed == 0:
-            return
-        chance = dorm.max_probability * (1.0 - math.exp(-killed / dorm.killed_scale_militia))
-        gen = self.world.streams["militia_response"]
-        if gen.random() >= chance:
-            return
-        days = lognormal(gen, dorm.duration.median_days, dorm.duration.log_sigma)
-        self.dormant_until = t + days * 24.0
-        after = " following US deaths" if self.world.us_killed else ""
-        self.world.log.record(
-            t, ev.HALT, ev.MILITIA, rung=int(Rung.QUIET),
-            detail=f"militia halt attacks for {days:.0f} days "
-                   f"(chance {chance:.0%} after {killed} militia killed{after})",
-        )
-        if self.dormant_until < self.horizon:
-            self.env.process(self._resume(self.dormant_until))
-
-    def _resume(self, when: float):
-        yield self.env.timeout(when - self.env.now)
-        if self.dormant_until <= self.env.now:
-            self.world.log.record(self.env.now, ev.RESUME, ev.MILITIA, rung=int(Rung.HARASSMENT),
-                                  detail="militia end their halt")
+    def set_regime(self, multiplier: float) -> None:
+        """Enter a halt regime from now: the attack rate is multiplied by ``multiplier`` (1: none)."""
+        self.regime = multiplier
+        self._restart()

@@ -5,7 +5,8 @@ A B-1B mission (``logistics`` stream):
 1. **Aircraft**: of the home-base aircraft not flying or in turnaround, Binomial(idle,
    mission_capable_rate) are mission capable; the package takes up to ``aircraft_per_package`` of
    them, and waits ``availability_recheck_hours`` if none is.
-2. **Generation**: log-normal hours of loading and planning.
+2. **Generation**: log-normal hours of loading and planning; with ``generation_on_warning_order``
+   it starts when the decision starts (:meth:`BomberFleet.prepare`), so it overlaps the decision.
 3. **Crew**: a planned block time above ``crew_duty_limit_hours`` cancels the bomber sortie at
    tasking (the package goes to in-theatre aircraft); otherwise each aircraft takes a crew from a
    pool (SimPy resource) before take-off and the crew rests ``crew_rest_hours`` after landing.
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from sim.model import events as ev
+from sim.model.events import Rung
 from sim.model.strikes import StrikePackage, carry_out, strike_rung, weaponeer
 from sim.rng import lognormal
 
@@ -80,11 +82,39 @@ class BomberFleet:
         return c.round_trip_miles / (c.block_time_hours - c.time_over_target_hours
                                      - 2 * c.refuellings_per_leg * c.refuelling_hours)
 
-    def mission(self, pkg: StrikePackage):
-        """Process: one B-1B package from tasking to the last landing."""
+    def prepare(self, package_id: int = -1):
+        """Process: find mission-capable aircraft and generate them; its value is the number of
+        aircraft ready. Started by a warning order (package -1) or by the mission itself."""
+        env, c, log = self.env, self.cfg, self.world.log
+        gen = self.world.streams["logistics"]
+        while True:
+            idle = c.fleet_at_home_base - self.busy
+            ready = int(gen.binomial(idle, c.mission_capable_rate)) if idle > 0 else 0
+            if ready > 0:
+                break
+            log.record(env.now, ev.AIRCRAFT_WAIT, ev.US, package=package_id, asset="bomber",
+                       wait_hours=c.availability_recheck_hours,
+                       detail=f"no mission-capable B-1B at {c.home_base}")
+            yield env.timeout(c.availability_recheck_hours)
+        n = min(c.aircraft_per_package, ready)
+        self.busy += n
+        generation = lognormal(gen, c.generation.median_hours, c.generation.log_sigma)
+        how = "on a warning order, " if package_id < 0 else ""
+        log.record(env.now, ev.GENERATION, ev.US, package=package_id, asset="bomber", aircraft=n,
+                   rung=int(Rung.MAJOR_STRIKE), wait_hours=generation,
+                   detail=f"{n} of {ready} mission-capable B-1Bs generated {how}at {c.home_base} "
+                          f"({generation:.1f} h)")
+        yield env.timeout(generation)
+        return n
+
+    def mission(self, pkg: StrikePackage, prepared: simpy.Process | None = None):
+        """Process: one B-1B package from tasking (or from the aircraft ``prepared`` on a warning
+        order) to the last landing."""
         env, c, log = self.env, self.cfg, self.world.log
         rung = int(strike_rung(self.world, pkg))
         if c.block_time_hours > c.crew_duty_limit_hours:
+            if prepared is not None:
+                self.busy -= yield prepared
             log.record(env.now, ev.SORTIE_CANCELLED, ev.US, package=pkg.id, asset="bomber",
                        rung=rung,
                        detail=f"planned {c.block_time_hours:g} h block time exceeds the "
@@ -93,25 +123,8 @@ class BomberFleet:
             pkg.asset = "fighter"
             yield from self.world.theatre.strike(pkg)
             return
-        gen = self.world.streams["logistics"]
-        while True:
-            idle = c.fleet_at_home_base - self.busy
-            ready = int(gen.binomial(idle, c.mission_capable_rate)) if idle > 0 else 0
-            if ready > 0:
-                break
-            log.record(env.now, ev.AIRCRAFT_WAIT, ev.US, package=pkg.id, asset="bomber",
-                       wait_hours=c.availability_recheck_hours,
-                       detail=f"no mission-capable B-1B at {c.home_base}")
-            yield env.timeout(c.availability_recheck_hours)
-        n = min(c.aircraft_per_package, ready)
+        n = yield (prepared if prepared is not None else env.process(self.prepare(pkg.id)))
         pkg.aircraft = n
-        self.busy += n
-        generation = lognormal(gen, c.generation.median_hours, c.generation.log_sigma)
-        log.record(env.now, ev.GENERATION, ev.US, package=pkg.id, asset="bomber", aircraft=n,
-                   rung=rung, wait_hours=generation,
-                   detail=f"{n} of {ready} mission-capable B-1Bs generated at {c.home_base} "
-                          f"({generation:.1f} h)")
-        yield env.timeout(generation)
         alloc = weaponeer(self.world, pkg, n * c.weapons_per_aircraft[c.loadout])
         t0 = env.now
         crews = [self.crews.request() for _ in range(n)]

@@ -271,19 +271,22 @@ def carry_out(world: World, pkg: StrikePackage) -> StrikeResult:
     return r
 
 
-def targeted_strike(world: World, package_id: int, severity: int):
-    """Process: an armed-drone strike on a militia commander (``decisions`` and ``casualties``)."""
+def targeted_strike(world: World, package_id: int, severity: int, lag: bool = True):
+    """Process: an armed-drone strike on a militia commander (stream ``hunts``): after the drone
+    decision lag when it goes with a package (``lag``), at once when it was ordered on its own."""
     s = world.scenario
     cfg = s.command.targeted_strike
-    lag = s.command.decision_lag.drone
-    gen = world.streams["decisions"]
-    yield world.env.timeout(lognormal(gen, lag.median_hours, lag.log_sigma))
+    gen = world.streams["hunts"]
+    if lag:
+        wait = s.command.decision_lag.drone
+        yield world.env.timeout(lognormal(gen, wait.median_hours, wait.log_sigma))
     t = world.env.now
-    success = bool(gen.random() < cfg.success_probability)
-    escorts = poisson_from_uniform(cfg.escorts_killed_mean, world.streams["casualties"].random())
-    killed = 1 + escorts if success else 0
+    u = gen.random(3).tolist()
+    success = u[0] < cfg.success_probability
+    killed = 1 + poisson_from_uniform(cfg.escorts_killed_mean, u[1]) if success else 0
     tab = world.targets
-    fac = _pick(tab.facility_cum_weight, gen.random())
+    fac = _pick(tab.facility_cum_weight, u[2])
+    alone = "" if lag else " ordered on its own"
 
     def record(capacity: float) -> None:
         world.log.record(
@@ -292,8 +295,30 @@ def targeted_strike(world: World, package_id: int, severity: int):
             rung=int(Rung.LEADERSHIP_STRIKE), severity=severity, aircraft=1, targets=1,
             destroyed=int(success), munitions=cfg.munitions, militia_killed=killed,
             militia_capacity=capacity,
-            detail="armed-drone strike kills a militia commander" if success
-            else "armed-drone strike on a militia commander misses",
+            detail=(f"armed-drone strike{alone} kills a militia commander" if success
+                    else f"armed-drone strike{alone} on a militia commander misses"),
         )
 
     world.militia.on_strike(t, int(success), killed, cfg.capacity_loss if success else 0.0, record)
+
+
+def self_defense_strike(world: World, package_id: int, country: str, location: str):
+    """Process: aircraft or an armed drone on call in theatre engage the launch team of an attack on
+    ``location`` (stream ``engagement_outcomes``): ``lag`` later, Poisson(``killed_mean``) killed."""
+    cfg = world.scenario.command.self_defense
+    gen = world.streams["engagement_outcomes"]
+    wait = lognormal(gen, cfg.lag.median_hours, cfg.lag.log_sigma)
+    killed = poisson_from_uniform(cfg.killed_mean, float(gen.random()))
+    yield world.env.timeout(wait)
+    t = world.env.now
+
+    def record(capacity: float) -> None:
+        world.log.record(
+            t, ev.STRIKE, ev.US, country=country, location=location,
+            package=package_id, asset="self_defense", rung=int(Rung.LIMITED_STRIKE), aircraft=1,
+            targets=1, destroyed=1, munitions=1, militia_killed=killed, militia_capacity=capacity,
+            detail=f"self-defence engagement of the launch team of the attack on {location}, "
+                   f"{wait:.1f} h after it",
+        )
+
+    world.militia.on_strike(t, 1, killed, cfg.capacity_loss, record)

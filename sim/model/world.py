@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import simpy
 
-from sim.model.attacks import AttackTable
+from sim.model.attacks import AttackTable, InjuryReports
 from sim.model.command import USCommand
 from sim.model.events import EventLog
 from sim.model.militia import Militia, driver_steps
+from sim.model.patron import Patron
 from sim.model.sorties import BomberFleet, TheatreAir
 from sim.model.strikes import TargetTable
 from sim.rng import Streams
@@ -66,6 +67,8 @@ class World:
         self.us_killed = 0  # US personnel killed so far (read by the militia's halt rule)
         self.bombers = BomberFleet(self)
         self.theatre = TheatreAir(self)
+        self.injuries = InjuryReports(self)
+        self.patron = Patron(self)
         self.command = USCommand(self)
         self.militia = Militia(self, tables.attacks, tables.driver_steps)
 

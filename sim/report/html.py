@@ -150,17 +150,29 @@ def _check_section(s, source_file, reps: int) -> dict | None:
     tfile = find_targets_file(source_file)
     if tfile is None:
         return None
-    result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017)
+    result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017,
+                              folder=Path(tfile).parent)
     rows = [{"name": r.name, "documented": r.documented, "median": format_number(r.median),
              "interval": f"{format_number(r.p5)} - {format_number(r.p95)}",
              "inside": "-" if r.share_inside != r.share_inside else f"{r.share_inside:.0%}",
-             "status": r.status, "css": "pass" if r.passed else "fail", "quote": r.quote}
+             "status": r.status + (f": {r.why}" if r.why else ""),
+             "css": "pass" if r.passed else "fail", "quote": r.quote}
             for r in result.rows]
     passed = sum(r.passed for r in result.rows)
-    return {"rows": rows, "notes": result.notes,
+    notes = [f"Dated series '{c.name}': {'PASS' if c.passed else 'FAIL'}"
+             f"{': ' + c.why if c.why else ''}; the 5-95% band covers {c.covered} of {c.points} "
+             f"points, mean width {c.relative_width:.2f} of the value, mean CRPS {c.model.cumulative:.2f} "
+             f"against {c.constant.cumulative:.2f} for a constant-rate Poisson forecast."
+             for c in result.series]
+    if result.story is not None:
+        notes.append(f"The documented story at once ({', '.join(result.story.targets)}): "
+                     f"{result.story.share:.0%} of replications (at least "
+                     f"{result.story.min_share:.0%} needed): {'PASS' if result.story.passed else 'FAIL'}.")
+    return {"rows": rows, "notes": notes + result.notes,
             "caption": f"{passed} of {len(rows)} targets pass over {reps} replications "
-                       f"({Path(tfile).name}): a target passes when the documented value lies in the "
-                       "simulated 5-95% range."}
+                       f"({Path(tfile).name}): a target fails when the documented value lies in a "
+                       f"tail of the simulated distribution beyond {result.rules.tail_probability:g}, "
+                       "or too few replications land inside its documented set."}
 
 
 def _comparison_section(comp) -> dict | None:

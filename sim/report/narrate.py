@@ -89,8 +89,11 @@ def narrate(scenario: Scenario, seed: int, rep: int = 0) -> list[Line]:
                 lines.append(Line(when, name, _strike_text(strike_rows.pop((r["package"], r["asset"])))))
         elif name == ev.DECISION:
             lines.append(Line(when, name, f"US decision (package {r['package']}): {r['detail']}"))
-        elif name in (ev.HALT, ev.RESUME):
+        elif name in (ev.HALT, ev.HALT_COMPLETE, ev.RESUME):
             lines.append(Line(when, name, r["detail"]))
+        elif name == ev.INJURY_REPORT:
+            lines.append(Line(when, name, f"US injuries reported on {r['location']} "
+                                          f"({r['country']}): {r['detail']}"))
         else:  # the US side's steps: warning, weather, B-1B mission, in-theatre sorties
             lines.append(Line(when, name, f"package {r['package']}: {r['detail'] or name.replace('_', ' ')}"))
         if r["rung"] > top:
@@ -108,7 +111,8 @@ def narrate(scenario: Scenario, seed: int, rep: int = 0) -> list[Line]:
 
 def _strike_text(rows: list[dict]) -> str:
     r0 = rows[0]
-    asset = {"bomber": "B-1B and in-theatre", "fighter": "in-theatre", "drone": "armed-drone"}.get(
+    asset = {"bomber": "B-1B and in-theatre", "fighter": "in-theatre", "drone": "armed-drone",
+             "self_defense": "self-defence"}.get(
         r0["asset"], r0["asset"])
     targets = sum(r["targets"] for r in rows)
     destroyed = sum(r["destroyed"] for r in rows)

@@ -67,18 +67,33 @@ class Driver(Section):
     source: str = ""
 
 
-class Dormancy(Section):
-    """The halt: a regime in which the militia stop attacking, entered after lethal US retaliation."""
+class Patron(Section):
+    """The militias' patron, who can order the militias to halt their attacks (a switch of regime).
 
-    requires_us_deaths: bool = Field(
-        description="only a strike after US deaths in the campaign can trigger the halt"
-    )
-    max_probability: Probability = Field(description="chance of halting after a very lethal strike")
-    killed_scale_militia: Positive = Field(
-        description="militia killed in one strike at which the halt chance reaches 63% of its max"
-    )
-    duration: LogNormalDays
-    rate_multiplier: Probability = Field(description="attack rate while dormant, as a share")
+    The patron watches the campaign: once US personnel have been killed (``us_killed_threshold``)
+    and, if ``requires_us_response``, the US command has started preparing an answer to an attack
+    of ``min_response_severity`` or worse (the prospect of a large US response), it decides once,
+    with ``order_probability``, to order a halt. The order comes ``order_lag`` after what set it
+    off; the leading group suspends at once (``leading_group_share`` of the attacks stop), the
+    others comply after a further ``compliance`` delay, and holdouts keep attacking at
+    ``holdout_rate_multiplier`` of the rate until the halt ends after ``duration``.
+    """
+
+    enabled: bool = Field(description="false: no halt is ever ordered")
+    us_killed_threshold: PositiveInt = Field(
+        description="US killed in the campaign from which the patron weighs a halt")
+    requires_us_response: bool = Field(
+        description="the order also needs a US response in preparation (the threat of one)")
+    min_response_severity: SeverityLevel = Field(
+        description="a US response to an attack of this severity or worse is the threat")
+    order_probability: Probability = Field(description="chance that the patron orders the halt")
+    order_lag: LogNormalHours = Field(description="from the trigger to the order")
+    leading_group_share: Probability = Field(
+        description="share of the attacks that stop at the order (the leading group)")
+    compliance: LogNormalDays = Field(description="from the order until every group complies")
+    holdout_rate_multiplier: Probability = Field(
+        description="attack rate once every group complies, as a share of the usual rate")
+    duration: LogNormalDays = Field(description="from the order to the end of the halt")
 
 
 class Militia(Section):
@@ -101,7 +116,6 @@ class Militia(Section):
         description="time constant of the rebuilding of lost capacity"
     )
     capacity_floor: Probability = Field(description="capacity never falls below this share")
-    dormancy: Dormancy
 
 
 class WeaponProfile(Section):
@@ -121,6 +135,12 @@ class Casualties(Section):
     injured_log_sigma: NonNegative
     killed_probability: Probability = Field(description="chance that a harmful attack kills")
     killed_mean: Annotated[float, Field(ge=1.0)] = Field(description="mean killed in a lethal attack")
+    late_diagnosis_share: Probability = Field(
+        0.0, description="share of the injured diagnosed later (mostly brain injuries): reported "
+                         "diagnosis_delay after the attack")
+    diagnosis_delay: LogNormalDays = Field(
+        LogNormalDays(median_days=7.0, log_sigma=0.5),
+        description="from the attack to the report of its late-diagnosed injured")
 
 
 class SeverityThresholds(Section):
@@ -159,6 +179,11 @@ class ScriptedAttack(Section):
     source: str = ""
     enabled: bool = Field(True, description="false: the attack does not happen (a scenario that "
                                             "extends another, for another period)")
+    engaged: bool = Field(False, description="aircraft in theatre engaged its launch team (under "
+                                             "a policy that engages launch teams at all)")
+    later_diagnoses: bool = Field(
+        True, description="us_injured is the first report: injuries diagnosed later come on top "
+                          "(attacks.casualties.late_diagnosis_share); false: it is the final count")
 
 
 class Package(Section):
@@ -196,12 +221,34 @@ class Weather(Section):
 
 
 class TargetedStrike(Section):
-    """An armed-drone strike on a militia commander."""
+    """An armed-drone strike on a militia commander: with a package, or on its own."""
 
     success_probability: Probability
     escorts_killed_mean: NonNegative
     munitions: PositiveInt
     capacity_loss: Probability
+    standalone_per_day: NonNegative = Field(
+        0.0, description="rate of strikes on commanders ordered on their own, without a package")
+
+
+class SelfDefense(Section):
+    """Immediate engagements of launch teams by aircraft or armed drones already in theatre."""
+
+    engagement_probability: Probability = Field(
+        description="chance that an attack's launch team is found and engaged")
+    lag: LogNormalHours = Field(description="from the attack to the engagement")
+    killed_mean: NonNegative = Field(description="militia killed in an engagement, mean")
+    capacity_loss: Probability
+
+
+class RunResponse(Section):
+    """A planned strike in answer to a run of attacks, none of them severe on its own."""
+
+    enabled: bool
+    attacks: PositiveInt = Field(description="attacks within window_days that draw a strike")
+    window_days: Positive
+    cooldown_days: NonNegative = Field(description="no new run response this soon after one")
+    package: SeverityLevel = Field(description="the package (of command.packages) that answers")
 
 
 class Command(Section):
@@ -215,6 +262,8 @@ class Command(Section):
     warning: Warning
     weather: Weather
     targeted_strike: TargetedStrike
+    self_defense: SelfDefense
+    run_response: RunResponse
 
 
 class B1B(Section):
@@ -227,6 +276,8 @@ class B1B(Section):
     aircraft_per_package: PositiveInt
     availability_recheck_hours: Positive
     generation: LogNormalHours
+    generation_on_warning_order: bool = Field(
+        description="generation starts when the decision starts (a warning order), not after it")
     round_trip_miles: Positive
     block_time_hours: Positive
     refuellings_per_leg: NonNegativeInt
@@ -313,6 +364,7 @@ class Scenario(Section):
 
     meta: Meta
     militia: Militia
+    patron: Patron
     drivers: dict[str, Driver] = {}
     attacks: Attacks
     bases: dict[str, Base]
