@@ -181,6 +181,9 @@ def calibrate(
     min_acceptance: Annotated[float, typer.Option("--min-acceptance", min=0.0, max=1.0,
                                                   help="stop below this acceptance rate")] = 0.01,
     seed: SeedOpt = 20240202,
+    transition: Annotated[str, typer.Option("--transition", help="proposal kernel: 'normal' (one "
+                                            "covariance) or 'local' (per particle, from its "
+                                            "nearest neighbours)")] = "normal",
     resume: Annotated[bool, typer.Option("--resume", help="continue the last run in OUT/abc.db")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-generation log")] = False,
 ) -> None:
@@ -190,9 +193,12 @@ def calibrate(
     with _bad_input():
         s = setup(priors)
         _writable(out)
+    if transition not in ("normal", "local"):
+        with _bad_input():
+            raise ScenarioError("--transition", "", f"'{transition}' is not 'normal' or 'local'")
     settings = Settings(population=population, budget=budget, max_minutes=max_minutes,
                         min_epsilon=min_epsilon, min_acceptance=min_acceptance, workers=workers,
-                        seed=seed)
+                        seed=seed, transition=transition)
     if not quiet:
         out_console.print(
             f"calibrating {len(s.priors.parameters)} parameter{'s' if len(s.priors.parameters) > 1 else ''}"

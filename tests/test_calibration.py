@@ -3,6 +3,7 @@ resume, the predictive check."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import re
@@ -211,9 +212,11 @@ def _recovery_problem(truth: float, seed: int = 11) -> Problem:
 TINY = Settings(population=60, budget=6_000, max_minutes=2.0, max_generations=4, workers=1, seed=3)
 
 
-def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path):
+@pytest.mark.parametrize("transition", ["normal", "local"])
+def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path, transition):
     problem = _recovery_problem(truth=1.6)
-    history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "recovery"}).history
+    settings = dataclasses.replace(TINY, transition=transition)
+    history = calibrate(problem, settings, tmp_path / "abc.db", {"test": "recovery"}).history
     post = posterior(history, problem)
     v, w = post["rate"].to_numpy(), post["weight"].to_numpy()
     lo, med, hi = (weighted_quantile(v, w, q) for q in (0.05, 0.5, 0.95))

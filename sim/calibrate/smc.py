@@ -63,6 +63,8 @@ class Settings:
     seed: int = 20240202
     kernel_scaling: float = 1.0  # multiplies the proposal kernel's covariance (Silverman's rule)
     prior_share: float = 0.25  # share of proposals drawn from the prior (defensive mixture)
+    transition: str = "normal"  # "normal": one covariance for all particles; "local": per particle,
+    # from its nearest neighbours (pyabc LocalTransition, Filippi et al. 2013)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class Problem:
         return pyabc.Distribution(**{name: pyabc.RV("logistic", 0.0, 1.0) for name in self.keys})
 
 
-def _defensive_transition(prior_share: float, scaling: float):
+def _defensive_transition(prior_share: float, scaling: float, local: bool = False):
     """pyabc's multivariate normal kernel mixed with the prior: q = (1 - a) KDE + a prior.
 
     Parameters that the targets barely inform keep posteriors as wide as their priors, whose
@@ -167,7 +169,9 @@ def _defensive_transition(prior_share: float, scaling: float):
     import pyabc
     from pyabc.parameters import Parameter
 
-    class DefensiveTransition(pyabc.MultivariateNormalTransition):
+    base = pyabc.LocalTransition if local else pyabc.MultivariateNormalTransition
+
+    class DefensiveTransition(base):  # type: ignore[valid-type,misc]
         def rvs_single(self) -> Parameter:
             if np.random.uniform() < prior_share:
                 return Parameter(dict(zip(self.X.columns, np.random.logistic(size=len(self.X.columns)),
@@ -183,7 +187,7 @@ def _defensive_transition(prior_share: float, scaling: float):
             prior = np.exp(np.sum(-z - 2.0 * np.logaddexp(0.0, -z), axis=-1))  # standard logistic
             return (1.0 - prior_share) * kde + prior_share * prior
 
-    return DefensiveTransition(scaling=scaling)
+    return DefensiveTransition(scaling=scaling)  # type: ignore[call-arg]
 
 
 def _sampler(workers: int):
@@ -204,7 +208,8 @@ def _abcsmc(problem: Problem, settings: Settings):
         distance_function=problem.distance,
         population_size=settings.population,
         sampler=_sampler(settings.workers),
-        transitions=_defensive_transition(settings.prior_share, settings.kernel_scaling),
+        transitions=_defensive_transition(settings.prior_share, settings.kernel_scaling,
+                                          settings.transition == "local"),
         eps=pyabc.QuantileEpsilon(alpha=0.5),
     )
 
