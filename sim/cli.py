@@ -267,12 +267,14 @@ def check(
     result = predictive_check(sc, tf, reps=reps, seed=seed, folder=Path(tfile).parent)
     _print_check(result, sc, reps, seed, Path(tfile))
     failed = result.failed
+    story = result.story is not None
     if failed:
-        out_console.print(f"[red]FAIL: {len(failed)} of {len(result.rows) + len(result.series) + 1} "
-                          f"checks[/red]: {', '.join(failed)}", highlight=False, soft_wrap=True)
+        total = len(result.rows) + len(result.series) + story
+        out_console.print(f"[red]FAIL: {len(failed)} of {total} checks[/red]: {', '.join(failed)}",
+                          highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    out_console.print(f"[green]PASS: all {len(result.rows)} targets, {len(result.series)} series "
-                      f"and the story[/green]", highlight=False)
+    out_console.print(f"[green]PASS: all {len(result.rows)} targets, {len(result.series)} series"
+                      f"{' and the story' if story else ''}[/green]", highlight=False)
 
 
 def _share(x: float) -> str:
