@@ -10,7 +10,7 @@ Definitions (one row per replication):
   ``targets_destroyed``, ``munitions_expended``, ``militia_killed``, ``civilians_killed`` sum the
   ``strike`` events;
 * ``sorties_b1b``: bomber sorties flown (aircraft that took off);
-* ``halted``: the militia entered the halt at least once; ``halt_day``: days from the start to the
+* ``halted``: the patron ordered a halt (a ``halt`` event); ``halt_day``: days from the start to the
   first halt (NaN if none);
 * ``lag_lethal_to_strike_hours``: from the first attack that killed US personnel to the first strike
   after it (NaN if either is missing);
