@@ -111,6 +111,10 @@ def narrate(scenario: Scenario, seed: int, rep: int = 0) -> list[Line]:
 
 def _strike_text(rows: list[dict]) -> str:
     r0 = rows[0]
+    if r0["asset"] == "self_defense":  # located at the base whose attackers were engaged
+        return (f"self-defence strike, package {r0['package']}: a launch team engaged near "
+                f"{r0['location']} ({r0['country']}), {r0['militia_killed']} militia killed "
+                f"({r0['detail']})")
     asset = {"bomber": "B-1B and in-theatre", "fighter": "in-theatre", "drone": "armed-drone",
              "self_defense": "self-defence"}.get(
         r0["asset"], r0["asset"])
