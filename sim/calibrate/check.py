@@ -179,7 +179,7 @@ def predictive_check(scenario: Scenario, targets: TargetsFile, reps: int = 200, 
         cols = [j for j, d in enumerate(compiled) if d.series == name]
         if cols:
             series.append(series_check(name, rule, [compiled[j] for j in cols], values[:, cols],
-                                       scenario, seed))
+                                       seed))
     story = None
     if targets.story is not None:
         inside = np.ones(reps, dtype=bool)
@@ -232,16 +232,12 @@ def target_row(d: Documented, x: np.ndarray, rules: CheckRules) -> TargetCheck:
                        tail_high, crps, why)
 
 
-def _days(d: Documented, scenario: Scenario) -> float:
-    """Days from the scenario's start to the end of a point's window."""
-    return d.window.end / 24.0  # type: ignore[union-attr]
-
-
 def series_check(name: str, rule: Series, points: list[Documented], x: np.ndarray,
-                 scenario: Scenario, seed: int) -> SeriesCheck:
-    """Judge a series' points (``x``: replications x points, cumulative counts) as one path."""
+                 seed: int) -> SeriesCheck:
+    """Judge a series' points (``x``: replications x points, cumulative counts from the scenario's
+    start) as one path; ``seed`` draws the reference's sample paths for its energy score."""
     y = np.array([d.point for d in points])
-    days = np.array([_days(d, scenario) for d in points])
+    days = np.array([d.window.end / 24.0 for d in points])  # type: ignore[union-attr]
     tol = np.array([d.scale for d in points])
     x = np.nan_to_num(x, nan=0.0)
     lo, hi = np.percentile(x, [5, 95], axis=0)

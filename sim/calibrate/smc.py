@@ -142,11 +142,7 @@ class Problem:
 
     def observed(self) -> dict[str, float]:
         """A stand-in for pyabc's observed data: the middle of each documented set."""
-        out = {}
-        for d in self.targets:
-            lo, hi = d.low, d.high
-            out[d.name] = lo if math.isinf(hi) else hi if math.isinf(lo) else (lo + hi) / 2.0
-        return out
+        return {d.name: d.point for d in self.targets}
 
     def prior(self):
         """The prior as pyabc sees it: z = logit(u) is standard logistic when u is uniform, so

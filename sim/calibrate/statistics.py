@@ -12,8 +12,8 @@ exclusive) and optional filters: ``country`` and ``location`` (base or facility 
   with ``asset = "planned"`` only planned strikes (fighter or bomber packages), with
   ``asset = "self_defense"`` only self-defence engagements of launch teams;
 * ``militia_killed_per_strike``: militia killed over strike packages in the window (NaN if none);
-* ``response_lag_hours``: the median, over the attacks in the window that injured at least
-  ``SERIOUS_INJURED`` (or killed), of the hours to the next planned strike (NaN if none);
+* ``response_lag_hours``: the median, over the attacks in the window of severity serious injuries
+  or worse, of the hours to the next planned strike (NaN if none);
 * ``militia_killed``, ``civilians_killed``, ``targets_struck``, ``targets_destroyed``,
   ``munitions``: sums over the strike rows (one per facility) in the window;
 * ``package_targets``, ``package_destroyed``, ``package_munitions``, ``package_facilities``: the same
