@@ -21,7 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_run.py
 
-# Fit the baseline to the documented record (about 7 minutes on 2 cores), then check it.
+# Fit the baseline to the documented record (about 8 minutes on 2 cores), then check it.
 calibrate: $(STAMP)
 	$(BIN)/esim calibrate --workers 2
 

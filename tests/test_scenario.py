@@ -105,6 +105,12 @@ def test_unknown_key_names_file_path_and_suggests(tmp_path):
     assert "unknown key" in err.reason and "branching_ratio" in err.reason
 
 
+def test_a_key_that_moved_says_where_it_went(tmp_path):
+    err = error_of(child(tmp_path, "[militia.dormancy]\nmax_probability = 0.5\n"))
+    assert err.key_path == "militia.dormancy"
+    assert "unknown key" in err.reason and "[patron]" in err.reason
+
+
 def test_probability_out_of_range(tmp_path):
     err = error_of(child(tmp_path, "[b1b]\nmission_capable_rate = 1.3\n"))
     assert err.key_path == "b1b.mission_capable_rate"

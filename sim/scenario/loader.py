@@ -168,9 +168,16 @@ def _allowed_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
     return []
 
 
+#: Keys that moved, by their old key path: what an older scenario file gets told.
+MOVED = {("militia", "dormancy"): "the halt is now the patron's decision: see [patron] "
+                                  "(sim/model/patron.py)"}
+
+
 def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> tuple[tuple, str]:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
+        if loc in MOVED:
+            return loc, f"unknown key ({MOVED[loc]})"
         allowed = _allowed_keys(loc[:-1], root)
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         reason = "unknown key" + (f" (did you mean '{hint[0]}'?)" if hint else "")
