@@ -205,9 +205,13 @@ class Militia:
                                     if self.world.command.engages else None), 0
                             o_i += 1
                             outcome = outcomes[o_i - 1]
-                            if t > env.now and (acts_on(outcome, t) or not lookahead):
-                                yield env.timeout(t - env.now)  # nothing else can come first
-                            self.attack(t, outcome)
+                            acts = None  # not asked yet, or asked before a yield
+                            if t > env.now:
+                                if acts_on(outcome, t) or not lookahead:
+                                    yield env.timeout(t - env.now)  # nothing else can come first
+                                else:
+                                    acts = False  # asked, and nothing changed since
+                            self.attack(t, outcome, acts=acts)
                             e = self.E  # now referenced at t
                     bound = (d * (mu + e) + b) * regime
                     if until > horizon:
@@ -251,10 +255,12 @@ class Militia:
                                              tab.base_names[outcome[0]])
         self._restart()
 
-    def attack(self, t: float, outcome: AttackOutcome, detail: str = "") -> None:
+    def attack(self, t: float, outcome: AttackOutcome, detail: str = "",
+               acts: bool | None = None) -> None:
         """Record an attack, excite the process and tell the US command and the patron. A generated
         attack's injured are split into those reported at once and those diagnosed later; a
-        documented attack (``detail``) keeps its reported count (later diagnoses come on top)."""
+        documented attack (``detail``) keeps its reported count (later diagnoses come on top).
+        ``acts``: whether the command acts on it, when the caller asked with nothing changed since."""
         base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
         tab = self.table
         if injured and self.late_share and not detail:
@@ -278,7 +284,7 @@ class Militia:
         if killed:
             self.world.us_killed += killed
             self.world.patron.on_us_deaths(t)
-        if command.acts_on(outcome, t):
+        if command.acts_on(outcome, t) if acts is None else acts:
             command.on_attack(t, outcome, country, location)
         if command.counts_runs:
             command.recent.append(t)
