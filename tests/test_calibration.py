@@ -19,7 +19,15 @@ import sim
 from sim.calibrate.check import find_targets_file, judge, predictive_check, series_check
 from sim.calibrate.coverage import POISSON_OVERRIDES, synthetic_problem
 from sim.calibrate.priors import load_priors, with_values
-from sim.calibrate.smc import Problem, Settings, calibrate, posterior, weighted_quantile
+from sim.calibrate.smc import (
+    Problem,
+    Settings,
+    calibrate,
+    point_estimate,
+    posterior,
+    scaled_crps,
+    weighted_quantile,
+)
 from sim.calibrate.statistics import Window, statistic
 from sim.calibrate.targets import (
     MISSING_PENALTY,
@@ -351,14 +359,58 @@ def test_the_check_fails_clearly_wrong_models_on_the_targets_they_break(baseline
         assert name in result.failed and name not in base.failed, name
 
 
-def test_the_check_reports_inputs_notes_and_a_story_share(baseline_check):
+def test_the_check_reports_inputs_and_notes(baseline_check):
     result, rows, _ = baseline_check
     assert rows["feb_round_trip_miles"].passed  # an input, compared with b1b.round_trip_miles
     assert any("exceed what 2 B-1Bs carry" in n for n in result.notes)
-    assert result.story is not None and 0.0 <= result.story.share <= 1.0
+
+
+def test_the_story_counts_replications_where_every_listed_target_holds_at_once(baseline):
+    def story(names: list[str], min_share: float):
+        tf = TargetsFile.model_validate({
+            "scenario": "-",
+            "targets": {
+                "always": {"quote": "q", "source": "s", "kind": "at_least", "value": 0,
+                           "statistic": "attacks", "window": ("2023-10-17", "2024-03-31")},
+                "never": {"quote": "q", "source": "s", "kind": "at_most", "value": -1,
+                          "statistic": "attacks", "window": ("2023-10-17", "2024-03-31")},
+                "tower_22": {"quote": "q", "source": "s", "kind": "exact", "value": 3,
+                             "statistic": "us_killed", "window": ("2024-01-28", "2024-01-28")},
+            },
+            "story": {"targets": names, "min_share": min_share}})
+        return predictive_check(baseline, tf, reps=10, seed=1).story
+
+    assert story(["always", "tower_22"], 1.0).share == 1.0 and story(["always"], 1.0).passed
+    together = story(["always", "never"], 0.1)
+    assert together.share == 0.0 and not together.passed
     never = _check('command.policy="never"')[1]
     assert not never["feb_package_targets"].passed and never["feb_package_targets"].missing == CHECK_REPS
     assert never["us_killed_through_march"].passed  # Tower 22 happens whatever the policy
+
+
+def test_scaled_crps_prefers_a_sharp_forecast_at_the_record_and_penalises_missing_values():
+    t = Target(quote="q", source="s", kind="exact", value=10, statistic="attacks", tolerance=2.0,
+               window=("2023-10-17", "2023-10-18"))
+    d = Documented("a", t, {}, dt.date(2023, 10, 17))
+    sharp = np.full((50, 1), 10.0) + np.tile([-1.0, 1.0], 25)[:, None]
+    wide = np.full((50, 1), 10.0) + np.tile([-8.0, 8.0], 25)[:, None]
+    off = sharp + 10.0
+    scores = [scaled_crps(x, [d]) for x in (sharp, wide, off)]
+    assert scores[0] < scores[1] and scores[0] < scores[2]
+    missing = sharp.copy()
+    missing[:25] = np.nan  # half missing: half the penalty distance on top of the rest's score
+    rest = scaled_crps(sharp[25:], [d])
+    assert scaled_crps(missing, [d]) == pytest.approx(0.5 * rest + 0.5 * MISSING_PENALTY)
+
+
+def test_the_point_estimate_lies_in_the_central_half_of_every_posterior_marginal(tmp_path):
+    problem = _recovery_problem(truth=1.6)
+    history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "point"}).history
+    post = posterior(history, problem)
+    point, how = point_estimate(problem, post, candidates=6, reps=5)
+    v, w = post["rate"].to_numpy(), post["weight"].to_numpy()
+    assert weighted_quantile(v, w, 0.25) <= point["rate"] <= weighted_quantile(v, w, 0.75)
+    assert "smallest mean scaled CRPS" in how
 
 
 def test_targets_files_are_found_by_the_scenario_they_name():

@@ -239,7 +239,7 @@ class InjuryReports:
         def report(_event) -> None:
             self.world.log.record(
                 when, ev.INJURY_REPORT, ev.US, country=country, location=location,
-                us_injured=late, detail=f"{late} injured in the attack on {location} of "
-                                        f"{days:.0f} days before diagnosed later")
+                us_injured=late, detail=f"{late} more injured in the attack on {location}, "
+                                        f"diagnosed {days:.0f} days after it")
 
         env.timeout(when - env.now).callbacks.append(report)
