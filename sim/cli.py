@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sys
 import time
@@ -25,23 +24,27 @@ from rich.table import Table
 from sim import runner
 from sim.metrics import describe, format_number
 from sim.scenario import ScenarioError, load_scenario, scenario_hash
-from sim.store import check_writable, manifest, write_run
+from sim.store import check_writable, default_run_folder, manifest, run_label, write_run
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="escalation-sim: militia attacks on US forces and the US retaliation they provoke.",
 )
 out_console = Console()
 err_console = Console(stderr=True)
 
-ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False)]
-RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, help="replications")]
-SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="root seed")]
+ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False,
+                                            metavar="SCENARIO")]
+RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, metavar="N", help="replications")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, metavar="SEED",
+                                      help="root seed of the random numbers")]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="override a key: --set militia.branching_ratio=0.3 (repeatable)"),
+    typer.Option("--set", metavar="KEY=VALUE",
+                 help="override a key: --set militia.branching_ratio=0.3 (repeatable)"),
 ]
 
 
@@ -61,6 +64,15 @@ def _writable(out: Path) -> None:
         check_writable(out)
     except OSError as exc:
         raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
+
+
+def _metric_names() -> tuple[str, ...]:
+    from sim.compare import NUMERIC_METRICS
+
+    return (*NUMERIC_METRICS, "outcome=halted", "outcome=contained", "outcome=spiral")
+
+
+_METRIC_NAMES = _metric_names()
 
 
 class _LazyProgress:
@@ -119,15 +131,16 @@ def run(
     scenario: ScenarioArg,
     reps: RepsOpt = 200,
     seed: SeedOpt = 20231017,
-    out: Annotated[Path | None, typer.Option("--out", help="result folder "
-                                             "[default: results/<scenario name>]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="result folder [default: "
+                                             "results/<file name>, and with --set "
+                                             "results/<file name>+<key>=<value>...]")] = None,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run replications of a scenario; write summary, events, resolved scenario and manifest."""
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
-        out_dir = out if out is not None else Path("results") / Path(scenario).stem
+        out_dir = out if out is not None else default_run_folder(scenario, set_ or [])
         if out_dir.exists() and not out_dir.is_dir():
             raise ScenarioError(out_dir, "--out", "exists and is not a folder")
         _writable(out_dir)
@@ -138,20 +151,23 @@ def run(
     finally:
         progress.close()
     wall = time.perf_counter() - started
-    info = manifest(sc, scenario, seed, reps, wall, argv=sys.argv[1:])
+    from sim.scenario.sources import scenario_sources
+
+    info = manifest(sc, scenario, seed, reps, wall, argv=sys.argv[1:], overrides=set_ or [])
     try:
-        write_run(out_dir, result, sc, info)
+        write_run(out_dir, result, sc, info, scenario_sources(scenario, set_ or [], sc))
     except OSError as exc:
         err_console.print(f"error: {out_dir}: cannot write results ({exc.strerror})",
                           markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     out_console.print(
-        f"[bold]{sc.meta.name}[/bold]: {sc.meta.start_date.isoformat()} to "
-        f"{sc.meta.end_date.isoformat()}, {reps} replications, seed {seed}, {wall:.1f} s "
-        f"({reps / wall if wall else math.inf:,.0f} reps/s)", highlight=False)
+        f"[bold]{run_label(info)}[/bold]: {sc.meta.start_date.isoformat()} to "
+        f"{sc.meta.end_date.isoformat()}, {wall:.1f} s "
+        f"({reps / wall if wall else math.inf:,.0f} reps/s)", highlight=False, soft_wrap=True)
     out_console.print(_summary_table(result.summary, "mean and 5-95% interval over replications"))
     out_console.print(f"results in {out_dir}/ (summary.parquet, events.parquet, "
-                      f"scenario.resolved.toml, manifest.json)", highlight=False)
+                      f"scenario.resolved.toml, scenario.sources.json, manifest.json)",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -451,8 +467,10 @@ def results(
 
 
 def _paired_cell(r) -> str:
-    return (f"{r['difference']:+.3g} [{r['ci_low']:+.3g}, {r['ci_high']:+.3g}] "
-            f"x{r['variance_reduction']:.3g}")
+    from sim.compare import format_difference
+
+    d, ci, vr = format_difference(r)
+    return f"{d} {ci} {vr}"
 
 
 def _print_paired_by_point(summary, design, metrics, info) -> None:
@@ -477,82 +495,83 @@ def _print_paired_by_point(summary, design, metrics, info) -> None:
 @app.command()
 def compare(
     scenarios: Annotated[list[str], typer.Argument(help="scenario files; the first is the "
-                                                   "reference", show_default=False)],
+                                                   "reference", show_default=False,
+                                                   metavar="SCENARIO...")],
     reps: RepsOpt = 500,
     seed: SeedOpt = 20231017,
-    out: Annotated[Path | None, typer.Option("--out", help="also write the replications and the "
-                                             "comparison here")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="also write the "
+                                             "replications, their events and the comparison "
+                                             "here")] = None,
     workers: WorkersOpt = 1,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics to show "
-                                                     "(repeatable)")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", metavar="NAME",
+                                                     help="metrics to show (repeatable)")] = None,
+    set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Compare scenarios on the same replication seeds: paired differences from the first, with
     95% confidence intervals and the variance reduction of the paired design."""
-    from sim.compare import HEADLINE, paired
-    from sim.runner import run_batch
+    from sim.compare import HEADLINE, format_difference, run_comparison
 
+    metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
     with _bad_input():
         if len(scenarios) < 2:
             raise ScenarioError(scenarios[0] if scenarios else "-", "", "compare needs two or more "
                                 "scenario files")
-        loaded = [(Path(p).stem, load_scenario(p)) for p in scenarios]
-        names = [n for n, _ in loaded]
-        if len(set(names)) < len(names):
-            names = [f"{i}:{n}" for i, (n, _) in enumerate(loaded)]
+        for p in scenarios:
+            load_scenario(p, set_ or [])  # every file's problem before any work
+        unknown = [m for m in metrics if m not in _METRIC_NAMES]
+        if unknown:
+            raise ScenarioError("--metric", unknown[0], "unknown metric (known: "
+                                f"{', '.join(_METRIC_NAMES)})")
         if out is not None:
             _writable(out)
-    backend = _sweep_backend(workers, None, 0)
-    step = 100
-    calls = [(sc, seed, 0, name, r, min(r + step, reps)) for name, (_, sc) in zip(names, loaded,
-                                                                                  strict=True)
-             for r in range(0, reps, step)]
     progress = _LazyProgress(quiet, "compare")
-    started = time.perf_counter()
-    frames, done = [], 0
     try:
-        for _, frame in backend.map(run_batch, calls):
-            frames.append(frame)
-            done += len(frame)
-            progress(done, reps * len(names))
+        comp = run_comparison(scenarios, reps=reps, seed=seed,
+                              backend=_sweep_backend(workers, None, 0), progress=progress,
+                              overrides=set_ or [], events=out is not None)
     finally:
         progress.close()
-    import pandas as pd
-
-    summary = pd.concat(frames, ignore_index=True)
-    summary["policy"] = pd.Categorical(summary["policy"], categories=names, ordered=True)
-    summary = summary.sort_values(["policy", "rep"]).reset_index(drop=True)
-    summary["policy"] = summary["policy"].astype(str)
-    metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
-    table_data = paired(summary, metrics)
-    wall = time.perf_counter() - started
-    table = Table(title=f"{len(names)} scenarios x {reps} replications on the same seeds (seed {seed}, "
-                        f"{wall:.1f} s): mean, and paired difference from '{names[0]}' with its 95% "
-                        "confidence interval", title_justify="left")
-    table.add_column("metric")
-    for name in names:
-        table.add_column(name, justify="right")
+    names = comp.names
+    info = _comparison_manifest(comp)
+    table = Table(title=f"{run_label(info)}; {comp.seconds:.1f} s: mean, and paired difference "
+                        f"from '{names[0]}' with its 95% confidence interval", title_justify="left")
+    for col in ("metric", "scenario", "mean", "diff.", "95% CI", "var. red."):
+        table.add_column(col, justify="left" if col in ("metric", "scenario") else "right",
+                         no_wrap=True)
     for m in metrics:
-        rows = table_data[table_data["metric"] == m].set_index("policy")
-        cells = [f"{rows.at[names[0], 'mean']:.3g}"]
-        for name in names[1:]:
+        rows = comp.table[comp.table["metric"] == m].set_index("policy")
+        for i, name in enumerate(names):
             r = rows.loc[name]
-            cells.append(f"{r['mean']:.3g}  {_paired_cell(r)}")
-        table.add_row(m, *cells)
+            cells = ("", "", "") if i == 0 else format_difference(r)
+            table.add_row(m if i == 0 else "", name, format_number(r["mean"]), *cells,
+                          end_section=i == len(names) - 1)
     out_console.print(table)
-    out_console.print("x N: variance reduction of the paired design: independent seeds would need N "
-                      "times the replications for an interval as narrow.", highlight=False)
+    out_console.print("diff.: paired difference from the first scenario; var. red. xN: independent "
+                      "seeds would need N times the replications "
+                      "for an interval as narrow; 'constant': the difference is the same on every "
+                      "replication; '-': not defined (no replication has the metric, or neither "
+                      "scenario varies).", highlight=False, soft_wrap=True)
     if out is not None:
-        from sim.scenario import resolved_toml
-        from sim.store import atomic_write
+        from sim.store import write_comparison
 
-        atomic_write(out / "summary.parquet", lambda p: summary.to_parquet(p, index=False))
-        atomic_write(out / "comparison.parquet", lambda p: table_data.to_parquet(p, index=False))
-        atomic_write(out / "scenario.resolved.toml",
-                     lambda p: p.write_text(resolved_toml(loaded[0][1]), encoding="utf-8"))
-        info = manifest(loaded[0][1], scenarios[0], seed, reps, wall, argv=sys.argv[1:])
-        atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
-        out_console.print(f"results in {out}/ (summary.parquet, comparison.parquet)", highlight=False)
+        write_comparison(out, comp, info)
+        out_console.print(f"results in {out}/ (summary.parquet, comparison.parquet, events.parquet, "
+                          "scenarios/, manifest.json)", highlight=False, soft_wrap=True)
+
+
+def _comparison_manifest(comp) -> dict:
+    from sim.scenario.sources import uses_fitted
+    from sim.store import manifest
+
+    info = manifest(comp.scenarios[0], comp.files[0], comp.seed, comp.reps, comp.seconds,
+                    argv=sys.argv[1:], overrides=comp.overrides)
+    info["scenario"] = "comparison"
+    info["scenarios"] = [{"name": n, "file": f, "scenario": sc.meta.name, "policy": sc.command.policy,
+                          "overrides": comp.overrides, "calibration": uses_fitted(f),
+                          "scenario_sha256": scenario_hash(sc)}
+                         for n, f, sc in zip(comp.names, comp.files, comp.scenarios, strict=True)]
+    return info
 
 
 @app.command()

@@ -140,3 +140,97 @@ def sobol_indices(design: pd.DataFrame, summary: pd.DataFrame, problem: dict,
                              float(si["ST"][j]), float(si["ST_conf"][j]), noise))
     return pd.DataFrame(rows, columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf",
                                        "noise_share"])
+
+
+# --- a comparison of scenarios on the same seeds ---------------------------------------------------
+
+class Comparison:
+    """Scenarios run on the same replication seeds: per-replication ``summary`` (a ``policy`` column
+    names the scenario), the paired ``table`` from :func:`paired`, and the ``events`` when kept."""
+
+    def __init__(self, names, files, scenarios, overrides, summary, table, events, reps, seed,
+                 seconds):
+        self.names: list[str] = names
+        self.files: list[str] = files
+        self.scenarios = scenarios
+        self.overrides: list[str] = overrides
+        self.summary: pd.DataFrame = summary
+        self.table: pd.DataFrame = table
+        self.events: pd.DataFrame | None = events
+        self.reps: int = reps
+        self.seed: int = seed
+        self.seconds: float = seconds
+
+
+def comparison_names(files: list[str]) -> list[str]:
+    """Each scenario's name in a comparison: its file name, numbered when two files share one."""
+    from pathlib import Path
+
+    names = [Path(p).stem for p in files]
+    if len(set(names)) < len(names):
+        names = [f"{i}:{n}" for i, n in enumerate(names)]
+    return names
+
+
+def run_comparison(files: list[str], reps: int = 500, seed: int = 20231017, backend=None,
+                   progress=None, overrides: list[str] | tuple[str, ...] = (),
+                   metrics: tuple[str, ...] | None = None, events: bool = False,
+                   batch_reps: int = 100) -> Comparison:
+    """Run every scenario file on replications 0..reps-1 of root seed ``seed`` (common random
+    numbers) and compare each with the first (:func:`paired`). ``overrides`` (``key.path=value``)
+    apply to every scenario. ``progress(done, total)`` is called as batches finish."""
+    import time
+
+    from sim.runner import Backend, run_batch, run_batch_with_events
+    from sim.scenario import ScenarioError, load_scenario
+
+    if len(files) < 2:
+        raise ScenarioError(files[0] if files else "-", "", "a comparison needs two or more "
+                            "scenario files")
+    scenarios = [load_scenario(p, overrides) for p in files]
+    names = comparison_names(files)
+    backend = backend or Backend()
+    calls = [(sc, seed, 0, name, r, min(r + batch_reps, reps))
+             for name, sc in zip(names, scenarios, strict=True) for r in range(0, reps, batch_reps)]
+    started = time.perf_counter()
+    frames, logs, done = [], [], 0
+    fn = run_batch_with_events if events else run_batch
+    for _, result in backend.map(fn, calls):
+        frame, log = result if events else (result, None)
+        frames.append(frame)
+        if log is not None:
+            logs.append(log)
+        done += len(frame)
+        if progress is not None:
+            progress(done, reps * len(names))
+    summary = pd.concat(frames, ignore_index=True)
+    summary["policy"] = pd.Categorical(summary["policy"], categories=names, ordered=True)
+    summary = summary.sort_values(["policy", "rep"], kind="stable").reset_index(drop=True)
+    summary["policy"] = summary["policy"].astype(str)
+    event_frame = None
+    if logs:
+        event_frame = pd.concat(logs, ignore_index=True)
+        event_frame["policy"] = pd.Categorical(event_frame["policy"], categories=names)
+        event_frame = event_frame.sort_values(["policy", "rep", "t_hours"], kind="stable")
+        event_frame = event_frame.reset_index(drop=True).drop(columns="point")
+    table = paired(summary, metrics or (*NUMERIC_METRICS, "outcome=halted", "outcome=contained",
+                                        "outcome=spiral"))
+    return Comparison(names, list(files), scenarios, list(overrides), summary, table, event_frame,
+                      reps, seed, time.perf_counter() - started)
+
+
+def format_difference(row) -> tuple[str, str, str]:
+    """A paired row as text: the difference, its 95% interval and the variance reduction; '-' where
+    a value does not exist (no replication has the metric; no spread at all)."""
+    def num(x: float) -> str:
+        return "-" if x != x else f"{x:+.3g}"
+
+    d, lo, hi, vr = row["difference"], row["ci_low"], row["ci_high"], row["variance_reduction"]
+    interval = "-" if lo != lo or hi != hi else f"[{num(lo)}, {num(hi)}]"
+    if vr != vr:
+        reduction = "-"
+    elif vr == math.inf:
+        reduction = "constant"
+    else:
+        reduction = f"x{vr:.3g}"
+    return num(d), interval, reduction

@@ -135,11 +135,18 @@ def format_number(x: float) -> str:
 
 
 def describe(summary: pd.DataFrame) -> pd.DataFrame:
-    """Mean and 5-95% interval over replications of each numeric metric, and outcome shares."""
-    skip = {"rep", "seed"}
+    """Mean and 5-95% interval over replications of each numeric metric, and outcome shares.
+
+    Only metric columns are described: the columns that say where a row comes from (``point``,
+    ``policy``, ``error`` of a sweep or comparison) are not; describe each policy's rows apart.
+    """
+    skip = {"rep", "seed", "point", "policy", "error", "outcome"}
+    if "error" in summary:
+        summary = summary[summary["error"].fillna("") == ""]
     rows = []
     for name in summary.columns:
-        if name in skip or name == "outcome":
+        if name in skip or not (pd.api.types.is_numeric_dtype(summary[name])
+                                or pd.api.types.is_bool_dtype(summary[name])):
             continue
         values = summary[name].astype(float).dropna()
         if values.empty:

@@ -22,6 +22,7 @@ from sim.scenario import Scenario, resolved_toml, scenario_hash
 SUMMARY = "summary.parquet"
 EVENTS = "events.parquet"
 RESOLVED = "scenario.resolved.toml"
+SOURCES = "scenario.sources.json"
 MANIFEST = "manifest.json"
 
 
@@ -51,7 +52,11 @@ def check_writable(out: Path) -> None:
 
 
 def manifest(scenario: Scenario, source: str, seed: int, reps: int, wall_s: float,
-             argv: list[str] | None = None) -> dict:
+             argv: list[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """What ran: the scenario (name, file, ``--set`` overrides, policy, whether it uses a fitted
+    calibration), seed, replications, versions, wall time and the command line."""
+    from sim.scenario.sources import uses_fitted
+
     return {
         "escalation_sim_version": __version__,
         "python": sys.version.split()[0],
@@ -61,6 +66,10 @@ def manifest(scenario: Scenario, source: str, seed: int, reps: int, wall_s: floa
         "pandas": pd.__version__,
         "scenario": scenario.meta.name,
         "scenario_file": source,
+        "scenario_file_absolute": str(Path(source).resolve()),
+        "overrides": list(overrides),
+        "policy": scenario.command.policy,
+        "calibration": uses_fitted(source),
         "scenario_sha256": scenario_hash(scenario),
         "seed": seed,
         "reps": reps,
@@ -70,15 +79,89 @@ def manifest(scenario: Scenario, source: str, seed: int, reps: int, wall_s: floa
     }
 
 
-def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict) -> list[Path]:
-    """Write summary, events, resolved scenario and manifest into ``out``; return the paths."""
+def run_label(info: dict) -> str:
+    """One line that says exactly what a result folder holds, from its manifest: the scenario (or
+    the scenarios compared), the policy, every ``--set`` override, the calibration used, the
+    replications and the seed."""
+    if info.get("scenarios"):  # a comparison
+        names = ", ".join(s["name"] for s in info["scenarios"])
+        what = f"comparison of {names} on the same seeds"
+        sets = sorted({o for s in info["scenarios"] for o in s.get("overrides", [])})
+        cal = {s.get("calibration", "") for s in info["scenarios"]} - {""}
+    else:
+        what = f"{info.get('scenario', '?')} (policy {info.get('policy', '?')})"
+        sets = info.get("overrides", [])
+        cal = {info.get("calibration", "")} - {""}
+    parts = [what]
+    if sets:
+        parts.append("--set " + " ".join(sets))
+    parts.append("fitted point: " + ", ".join(sorted(cal)) if cal else "no fitted calibration")
+    reps = info.get("reps")
+    parts.append(f"{reps:,} replications{' each' if info.get('scenarios') else ''}, seed "
+                 f"{info.get('seed')}" if reps is not None else "replications unknown")
+    return "; ".join(parts)
+
+
+def default_run_folder(scenario_file: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Path:
+    """``results/<file stem>``, and with overrides ``results/<stem>+<key>=<value>+...`` so that a
+    variant never overwrites the plain run (a name too long for a folder ends in a short hash)."""
+    import hashlib
+    import re
+
+    stem = Path(scenario_file).stem
+    if not overrides:
+        return Path("results") / stem
+    slug = "+".join(re.sub(r"[^A-Za-z0-9_.=-]+", "_", o.replace(" ", "")) for o in overrides)
+    if len(slug) > 80:
+        slug = slug[:60] + "-" + hashlib.sha256("\n".join(overrides).encode()).hexdigest()[:10]
+    return Path("results") / f"{stem}+{slug}"
+
+
+def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict,
+              sources: list[dict] | None = None) -> list[Path]:
+    """Write summary, events, resolved scenario, its sources and the manifest into ``out``; return
+    the paths."""
     out = Path(out)
-    paths = [out / SUMMARY, out / EVENTS, out / RESOLVED, out / MANIFEST]
+    paths = [out / SUMMARY, out / EVENTS, out / RESOLVED, out / SOURCES, out / MANIFEST]
     atomic_write(paths[0], lambda p: result.summary.to_parquet(p, index=False))
     atomic_write(paths[1], lambda p: result.events.to_parquet(p, index=False))
     atomic_write(paths[2], lambda p: p.write_text(resolved_toml(scenario), encoding="utf-8"))
-    atomic_write(paths[3], lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
+    atomic_write(paths[3], lambda p: p.write_text(json.dumps(sources or [], indent=1) + "\n",
                                                   encoding="utf-8"))
+    atomic_write(paths[4], lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
+                                                  encoding="utf-8"))
+    return paths
+
+
+def write_comparison(out: Path, comp, info: dict) -> list[Path]:
+    """Write a comparison (:class:`sim.compare.Comparison`): the replications of every scenario
+    (``summary.parquet``, with ``policy`` naming the scenario), the paired table
+    (``comparison.parquet``), the events (``events.parquet``), each scenario as it ran with its
+    sources (``scenarios/<name>.resolved.toml``, ``scenarios/<name>.sources.json``), the reference's
+    copy at the top (``scenario.resolved.toml``) and the manifest last."""
+    from sim.scenario.sources import scenario_sources
+
+    out = Path(out)
+    paths = []
+
+    def put(name: str, write) -> None:
+        atomic_write(out / name, write)
+        paths.append(out / name)
+
+    put(SUMMARY, lambda p: comp.summary.to_parquet(p, index=False))
+    put("comparison.parquet", lambda p: comp.table.to_parquet(p, index=False))
+    if comp.events is not None:
+        put(EVENTS, lambda p: comp.events.to_parquet(p, index=False))
+    for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True)):
+        stem = name.replace(":", "-")
+        sources = json.dumps(scenario_sources(file, comp.overrides, sc), indent=1) + "\n"
+        put(f"scenarios/{stem}.resolved.toml", lambda p, sc=sc: p.write_text(resolved_toml(sc),
+                                                                             encoding="utf-8"))
+        put(f"scenarios/{stem}.sources.json", lambda p, t=sources: p.write_text(t, encoding="utf-8"))
+        if i == 0:
+            put(RESOLVED, lambda p, sc=sc: p.write_text(resolved_toml(sc), encoding="utf-8"))
+            put(SOURCES, lambda p, t=sources: p.write_text(t, encoding="utf-8"))
+    put(MANIFEST, lambda p: p.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8"))
     return paths
 
 

@@ -50,7 +50,7 @@ scenario = "scenario.toml"
 dozens = [24, 99]
 [targets.a]
 quote = "q"
-source = "seed"
+source = "article"
 window = [2023-10-17, 2023-10-31]
 statistic = "attacks"
 kind = "{kind}"
@@ -125,7 +125,7 @@ def test_shipped_targets_quote_the_seed_word_for_word():
     files = [ROOT / "calibration/targets.toml", *sorted((ROOT / "calibration/history").glob("*.toml"))]
     for path in files:
         for name, t in load_targets(path).targets.items():
-            if t.source.startswith("seed"):
+            if t.source.startswith("article"):
                 for part in (p.strip() for p in t.quote.split("...")):
                     assert part in seed, (path.name, name, part)
 

@@ -39,7 +39,30 @@ def test_run_writes_results_and_prints_the_summary(tmp_path):
     resolved = (out / "scenario.resolved.toml").read_text()
     assert 'policy = "deaths_only"' in resolved
     assert sorted(p.name for p in out.iterdir()) == [
-        "events.parquet", "manifest.json", "scenario.resolved.toml", "summary.parquet"]
+        "events.parquet", "manifest.json", "scenario.resolved.toml", "scenario.sources.json",
+        "summary.parquet"]
+    # the folder says exactly what ran: the override, the policy, the calibration
+    assert manifest["overrides"] == ["command.policy=deaths_only"]
+    assert manifest["policy"] == "deaths_only" and manifest["calibration"] == "calibration/fitted.toml"
+    assert "--set command.policy=deaths_only" in p.stdout and "(policy deaths_only)" in p.stdout
+    sources = {r["key"]: r for r in json.loads((out / "scenario.sources.json").read_text())}
+    assert sources["command.policy"]["value"] == "deaths_only" and sources["command.policy"]["override"]
+
+
+def test_a_run_with_overrides_never_overwrites_the_plain_run(tmp_path):
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    shutil.copytree(ROOT / "calibration", tmp_path / "calibration",
+                    ignore=shutil.ignore_patterns("*.db", "*.parquet"))
+    assert esim("run", "scenarios/baseline.toml", "-n", "3", "-q", cwd=tmp_path).returncode == 0
+    p = esim("run", "scenarios/baseline.toml", "-n", "3", "-q", "--set", "command.policy=never",
+             "--set", "b1b.tanker_pool=1", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    plain = json.loads((tmp_path / "results/baseline/manifest.json").read_text())
+    variant = tmp_path / "results/baseline+command.policy=never+b1b.tanker_pool=1"
+    assert plain["overrides"] == [] and plain["policy"] == "severity_triggered"
+    assert json.loads((variant / "manifest.json").read_text())["overrides"] == [
+        "command.policy=never", "b1b.tanker_pool=1"]
+    assert str(variant.relative_to(tmp_path)) in p.stdout
 
 
 def test_validate_accepts_the_baseline():
@@ -111,14 +134,14 @@ def test_check_exits_0_when_every_check_passes_and_1_when_one_fails(tmp_path):
 scenario = "{ROOT}/scenarios/baseline.toml"
 [targets.us_killed]
 quote = "The explosion killed three U.S. soldiers"
-source = "seed"
+source = "article"
 window = [2023-10-17, 2024-01-31]
 statistic = "us_killed"
 kind = "at_least"
 value = 3
 [targets.round_trip]
 quote = "The 15,000-mile round trip"
-source = "seed"
+source = "article"
 kind = "input"
 value = 15000
 input_key = "b1b.round_trip_miles"

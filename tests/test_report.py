@@ -13,8 +13,9 @@ from conftest import ROOT, rows_of
 
 import sim
 from sim.report import plots
-from sim.report.html import scenario_assumptions, write_report
+from sim.report.html import write_report
 from sim.report.narrate import as_text, narrate
+from sim.scenario.sources import scenario_sources
 
 
 def _at(s, t_hours: float) -> str:
@@ -80,22 +81,109 @@ def test_the_notebook_module_returns_figures(result_folder):
     assert isinstance(sim.plot.outcomes(r.summary, r.scenario), matplotlib.figure.Figure)
 
 
-def test_the_forest_plot_draws_a_comparison(tmp_path):
+@pytest.fixture(scope="module")
+def comparison_folder(tmp_path_factory) -> Path:
     from tests.test_cli import esim
 
-    assert esim("compare", "scenarios/baseline.toml", "scenarios/policies/never.toml", "--reps", "10",
-                "--out", str(tmp_path), "--quiet").returncode == 0
-    r = plots.load_results(tmp_path)
+    out = tmp_path_factory.mktemp("compare")
+    p = esim("compare", "scenarios/baseline.toml", "scenarios/policies/never.toml",
+             "scenarios/policies/strike_big.toml", "--reps", "10", "--out", str(out), "--quiet",
+             "--set", "b1b.tanker_pool=2")
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def test_the_forest_plot_draws_a_comparison(comparison_folder):
+    r = plots.load_results(comparison_folder)
     fig = plots.forest(r.comparison)
     assert len(fig.axes) == 4 and all(ax.lines for ax in fig.axes)
 
 
-def test_assumptions_come_with_their_sources():
-    rows = scenario_assumptions(ROOT / "scenarios/policies/never.toml")
+def test_a_comparison_folder_keeps_every_scenario_and_its_plots_are_per_scenario(comparison_folder):
+    r = plots.load_results(comparison_folder)
+    assert r.policies == ["baseline", "never", "strike_big"]
+    assert set(r.scenarios) == {"baseline", "never", "strike_big"}  # each resolved file kept
+    assert r.scenarios["never"].command.policy == "never"
+    assert r.scenarios["strike_big"].b1b.tanker_pool == 2  # the override, in every scenario
+    assert "comparison of baseline, never, strike_big" in r.label and "--set b1b.tanker_pool=2" in r.label
+    figs = plots.figures(r)
+    # outcomes: one bar group per scenario, never pooled; the never bars hold no halted runs
+    bars = [p for p in figs["outcomes"].axes[0].patches]
+    assert len(bars) == 3 * 3
+    legend = [t.get_text() for t in figs["outcomes"].axes[0].get_legend().get_texts()]
+    assert legend == ["baseline", "never", "strike_big"]
+    assert "2500" not in figs["outcomes"]._suptitle.get_text()
+    assert "10 replications each" in figs["outcomes"]._suptitle.get_text()
+    # the weekly figure and the ladder: one panel per scenario; strikes axes start at 0 and a
+    # scenario that never strikes still has an axis of at least one strike
+    weekly = figs["weekly_attacks_strikes"]
+    titles = [ax.get_title() for ax in weekly.axes if ax.get_title()]
+    assert titles == ["baseline", "never", "strike_big"]
+    twins = [ax for ax in weekly.axes if ax.get_ylabel() == "US strikes / week"]
+    assert all(ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 1 for ax in twins)
+    assert [ax.get_title() for ax in figs["escalation_ladder"].axes if ax.get_title()] == titles
+    # every figure carries what ran in small print
+    for name, fig in figs.items():
+        assert any("b1b.tanker_pool=2" in t.get_text() for t in fig.texts), name
+    for fig in figs.values():
+        matplotlib.pyplot.close(fig)
+
+
+def test_the_report_of_a_comparison_folder_renders_per_scenario(comparison_folder, tmp_path):
+    from tests.test_cli import esim
+
+    p = esim("report", str(comparison_folder), "--html", str(tmp_path / "r.html"),
+             "--check-reps", "5")
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert "baseline: mean" in html and "never: mean" in html and "strike_big: mean" in html
+    assert "What the scenarios set differently" in html and "command.policy" in html
+    assert "b1b.tanker_pool=2" in html
+
+
+def test_the_report_says_what_ran_and_shows_the_values_that_ran(tmp_path):
+    from tests.test_cli import esim
+
+    out = tmp_path / "variant"
+    assert esim("run", "scenarios/baseline.toml", "-n", "6", "-q", "--out", str(out), "--set",
+                "command.policy=deaths_only", "--set", "b1b.tanker_pool=1").returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # run from another folder: the check still finds the targets of the scenario file that ran
+    p = esim("report", str(out), "--html", str(tmp_path / "r.html"), "--check-reps", "5",
+             cwd=elsewhere)
+    assert p.returncode == 0, p.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert "--set command.policy=deaths_only b1b.tanker_pool=1" in html
+    assert "Predictive check against the documented record" in html and "targets pass" in html
+    row = html.split("<td>b1b.tanker_pool</td>")[1].split("</tr>")[0]
+    assert "<td>1</td>" in row and "--set (file: 4)" in row
+    policy = html.split("<td>command.policy</td>")[1].split("</tr>")[0]
+    assert "deaths_only" in policy and "severity_triggered" in policy  # ran, and what the file says
+    # a policy variant has no targets: the page says why there is no check, it does not drop it
+    out2 = tmp_path / "never"
+    assert esim("run", "scenarios/policies/never.toml", "-n", "4", "-q", "--out", str(out2)).returncode == 0
+    assert esim("report", str(out2), "--html", str(tmp_path / "n.html")).returncode == 0
+    assert 'id="no-check"' in (tmp_path / "n.html").read_text()
+
+
+def test_assumptions_come_with_their_sources_and_the_values_that_ran():
+    rows = scenario_sources(ROOT / "scenarios/policies/never.toml",
+                            ["b1b.tanker_pool=1", "militia.capacity_floor=0.2"])
     by_key = {r["key"]: r for r in rows}
-    assert by_key["b1b.block_time_hours"]["source"].startswith("seed")
+    assert by_key["b1b.block_time_hours"]["source"].startswith("article")
     assert by_key["militia.counter_retaliation_decay_days"]["source"].startswith("facts")
-    assert any(r["file"] == "fitted.toml" for r in rows)
+    # a fitted key: the value comes from fitted.toml, the source names the fit and its posterior
+    fitted = by_key["militia.background_rate_per_day"]
+    assert fitted["file"] == "fitted.toml" and fitted["source"].startswith("fitted") \
+        and "prior uniform" in fitted["source"]
+    # the policy is the variant's, from the variant's file
+    assert by_key["command.policy"]["value"] == "never" and by_key["command.policy"]["file"] == "never.toml"
+    # overrides: the value that ran, the file's value beside it, the source comment kept
+    pool = by_key["b1b.tanker_pool"]
+    assert pool == {**pool, "value": "1", "override": True, "file": "--set", "file_value": "4"}
+    assert pool["source"].startswith("assumption")
+    assert not by_key["b1b.block_time_hours"]["override"]
 
 
 def _browser():
@@ -117,10 +205,23 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+def _drawn_share(png: bytes) -> float:
+    """Share of a screenshot's pixels that are not (near) white."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float)
+    return float((pixels < 235).mean())
+
+
 def test_the_html_report_opens_in_chromium_with_no_console_errors(result_folder, tmp_path):
     page = write_report(result_folder, tmp_path / "report.html", check_reps=20)
     browser = _browser()
+    widths = {}
     try:
+        browser.set_window_size(1280, 900)
         browser.get(page.resolve().as_uri())
         sizes = browser.execute_script(
             "return Array.from(document.querySelectorAll('img.figure')).map("
@@ -128,9 +229,43 @@ def test_the_html_report_opens_in_chromium_with_no_console_errors(result_folder,
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         text = browser.find_element("tag name", "body").text
         browser.save_screenshot(str(tmp_path / "report.png"))
+        # each figure, as the page shows it, is a drawing, not a blank box
+        shots = {}
+        for i, img in enumerate(browser.find_elements("css selector", "img.figure")):
+            browser.execute_script("arguments[0].scrollIntoView();", img)
+            shots[img.get_attribute("alt")] = img.screenshot_as_png
+            (tmp_path / f"figure_{i}.png").write_bytes(shots[img.get_attribute("alt")])
+        for width in (1280, 390):  # a laptop and a phone: the page never scrolls sideways
+            browser.set_window_size(width, 900)
+            widths[width] = browser.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth];")
     finally:
         browser.quit()
     assert errors == []
     assert len(sizes) >= 5 and all(min(s) > 0 for s in sizes), sizes
     assert "Predictive check against the documented record" in text and "Tower 22" in text
+    assert "seed 2" in text and "replications" in text  # what ran, at the top
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert len(shots) >= 5
+    for alt, png in shots.items():
+        assert 0.03 < _drawn_share(png) < 0.9, alt  # some ink, not a solid block
+    for width, (scroll, inner) in widths.items():
+        assert scroll <= inner, (width, scroll, inner)
+
+
+def test_the_drawn_share_tells_a_blank_figure_from_a_drawing():
+    import io
+
+    from PIL import Image
+
+    def png(colour, box=None):
+        im = Image.new("RGB", (200, 100), colour)
+        if box:
+            im.paste((30, 30, 200), box)
+        buf = io.BytesIO()
+        im.save(buf, format="PNG")
+        return buf.getvalue()
+
+    assert _drawn_share(png("white")) < 0.03
+    assert _drawn_share(png("black")) > 0.9
+    assert 0.03 < _drawn_share(png("white", (20, 20, 120, 80))) < 0.9

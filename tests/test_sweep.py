@@ -221,7 +221,12 @@ def test_results_and_compare_commands(tmp_path):
                "-m", "attacks", "--out", str(tmp_path / "c"))
     assert res.returncode == 0, res.stderr
     saved = pd.read_parquet(tmp_path / "c" / "comparison.parquet")
-    assert set(saved["policy"]) == {"baseline", "never"} and (saved["n"] == 20).all()
+    assert set(saved["policy"]) == {"baseline", "never"}
+    assert (saved.loc[saved["metric"] == "attacks", "n"] == 20).all()
+    # every metric is kept, not only those printed; a metric no replication has is NaN, printed '-'
+    lag = saved[(saved["metric"] == "lag_lethal_to_strike_hours") & (saved["policy"] == "never")]
+    assert len(lag) == 1 and lag["difference"].isna().all()
+    assert "nan" not in res.stdout
 
 
 def test_sobol_indices_under_crn_give_a_factor_without_effect_exactly_zero(tmp_path):

@@ -10,7 +10,7 @@ A targets file (TOML) names the scenario it describes, a table of stated ranges 
 
     [targets.attacks_to_feb_strikes]
     quote = "more than 170 attacks on US bases in Iraq, Jordan and Syria"
-    source = "seed"
+    source = "article"
     window = [2023-10-17, 2024-02-02]
     statistic = "attacks"
     kind = "at_least"
@@ -57,7 +57,8 @@ class Target(_Strict):
     """One documented count and how the model's output is compared with it."""
 
     quote: str = Field(min_length=1, description="the source's own words")
-    source: str = Field(min_length=1, description="'seed', or where else the number comes from")
+    source: str = Field(min_length=1, description="'article' (the source article), or where else "
+                                                  "the number comes from")
     kind: Kind
     statistic: str | None = Field(None, description="a name from sim.calibrate.statistics.STATISTICS")
     window: tuple[When, When] | None = Field(

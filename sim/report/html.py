@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import re
 from pathlib import Path
 
 import jinja2
@@ -15,27 +13,37 @@ import matplotlib.pyplot as plt
 
 from sim.metrics import format_number
 from sim.report.plots import figures, load_results
-from sim.scenario.loader import extends_chain
 
 TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 62em; padding: 0 1em;
+       color: #222; line-height: 1.4; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+.what { background: #f4f6f8; border-left: 4px solid #4a78a8; padding: 0.5em 0.8em; }
+.what dt { font-weight: bold; float: left; clear: left; width: 9em; }
+.what dd { margin-left: 9.5em; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ddd; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
-td.num { text-align: right; } .pass { color: #2a7d2a; font-weight: bold; }
-.fail { color: #b22222; font-weight: bold; } figure { margin: 1em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+td.num { text-align: right; white-space: nowrap; } .pass { color: #2a7d2a; font-weight: bold; }
+.fail { color: #b22222; font-weight: bold; } .override { background: #fff3cd; }
+figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
+@media (max-width: 40em) { .what dt { float: none; width: auto; } .what dd { margin-left: 0; }
+  body { margin: 0.5em auto; } table { font-size: 0.78em; } }
 </style>
 </head>
 <body>
 <h1>{{ title }}</h1>
-<p>{{ subtitle }}</p>
+<p>{{ description }}</p>
+<dl class="what">
+{% for k, v in what %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% endfor %}</dl>
 
 <h2>Figures</h2>
 {% for fig in figures %}
@@ -44,41 +52,57 @@ figcaption { font-size: 0.85em; color: #555; }
 {% endfor %}
 
 <h2>Summary over replications</h2>
-<table><tr><th>metric</th><th>mean</th><th>5%</th><th>95%</th></tr>
-{% for r in summary %}<tr><td>{{ r.metric }}</td><td class="num">{{ r.mean }}</td>
-<td class="num">{{ r.p5 }}</td><td class="num">{{ r.p95 }}</td></tr>{% endfor %}
-</table>
+<p>Mean, and 5-95% of the replications{% if policies|length > 1 %}, per scenario{% endif %}.</p>
+<div class="scroll"><table><tr><th>metric</th>
+{% for p in policies %}<th>{{ p }}: mean</th><th>5-95%</th>{% endfor %}</tr>
+{% for r in summary %}<tr><td>{{ r.metric }}</td>
+{% for c in r.cells %}<td class="num">{{ c.mean }}</td><td class="num">{{ c.interval }}</td>{% endfor %}
+</tr>{% endfor %}
+</table></div>
 
-{% if check %}
 <h2>Predictive check against the documented record</h2>
+{% if check %}
 <p>{{ check.caption }}</p>
-<table><tr><th>target</th><th>documented</th><th>median</th><th>5-95%</th><th>inside</th>
+<div class="scroll"><table><tr><th>target</th><th>documented</th><th>median</th><th>5-95%</th><th>inside</th>
 <th>result</th><th>source</th></tr>
 {% for r in check.rows %}<tr><td>{{ r.name }}</td><td>{{ r.documented }}</td>
 <td class="num">{{ r.median }}</td><td class="num">{{ r.interval }}</td><td class="num">{{ r.inside }}</td>
 <td class="{{ r.css }}">{{ r.status }}</td><td>{{ r.quote }}</td></tr>{% endfor %}
-</table>
+</table></div>
 {% for n in check.notes %}<p><em>Note:</em> {{ n }}</p>{% endfor %}
+{% else %}
+<p id="no-check">{{ no_check }}</p>
 {% endif %}
 
 {% if comparison %}
-<h2>Policies compared on the same seeds</h2>
-<table><tr><th>policy</th><th>metric</th><th>mean</th><th>difference from {{ comparison.reference }}</th>
+<h2>Scenarios compared on the same seeds</h2>
+<div class="scroll"><table><tr><th>scenario</th><th>metric</th><th>mean</th>
+<th>difference from {{ comparison.reference }}</th>
 <th>95% CI</th></tr>
 {% for r in comparison.rows %}<tr><td>{{ r.policy }}</td><td>{{ r.metric }}</td>
 <td class="num">{{ r.mean }}</td><td class="num">{{ r.difference }}</td>
 <td class="num">{{ r.ci }}</td></tr>{% endfor %}
-</table>
+</table></div>
+{% if differs %}
+<p>What the scenarios set differently (the values that ran):</p>
+<div class="scroll"><table><tr><th>key</th>{% for p in policies %}<th>{{ p }}</th>{% endfor %}</tr>
+{% for r in differs %}<tr><td>{{ r.key }}</td>{% for v in r["values"] %}<td>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table></div>
+{% endif %}
 {% endif %}
 
 <h2>Assumptions and their sources</h2>
-<p>Every value of the scenario file{% if assumptions_file %} ({{ assumptions_file }}){% endif %}
-with the comment that names its source: <em>seed</em> (the documented record), <em>facts</em>
-(reference figures), <em>fitted</em> (the calibration) or <em>assumption</em>.</p>
-<table><tr><th>key</th><th>value</th><th>source</th></tr>
-{% for a in assumptions %}<tr><td>{{ a.key }}</td><td>{{ a.value }}</td><td>{{ a.source }}</td></tr>
+<p>Every value written in the scenario's files{% if policies|length > 1 %} (of {{ policies[0] }}, the
+reference){% endif %}, as it ran, with the comment that names its source: <em>article</em> (the
+source article of the documented record, docs/sources.md), <em>record</em> (the dated public
+record), <em>facts</em> (reference figures), <em>fitted</em> (the calibration) or
+<em>assumption</em>. Rows marked <strong>--set</strong> were overridden on the command line.</p>
+<div class="scroll"><table><tr><th>key</th><th>value that ran</th><th>source</th><th>set in</th></tr>
+{% for a in assumptions %}<tr{% if a.override %} class="override"{% endif %}><td>{{ a.key }}</td>
+<td>{{ a.value }}</td><td>{{ a.source }}</td>
+<td>{{ a.file }}{% if a.override %} (file: {{ a.file_value or "default" }}){% endif %}</td></tr>
 {% endfor %}
-</table>
+</table></div>
 <script>
 // figures report their drawn size in the page, for anyone (or any test) reading it
 document.querySelectorAll("img.figure").forEach(function (img) {
@@ -89,27 +113,41 @@ document.querySelectorAll("img.figure").forEach(function (img) {
 </html>
 """, autoescape=True)
 
-_LINE = re.compile(r"^\s*([A-Za-z0-9_.\-\"]+)\s*=\s*(.+?)\s+#\s*(.+)$")
-_TABLE = re.compile(r"^\s*\[([^\]]+)\]")
+CAPTIONS = {
+    "cumulative_attacks": "Cumulative militia attacks: median and 5-95% band of the replications, "
+                          "with the documented count of the source article.",
+    "weekly_attacks_strikes": "Attacks and US strikes per week, means over the replications.",
+    "escalation_ladder": "The escalation ladder: share of replications on each rung, day by day.",
+    "b1b_sorties": "B-1B missions: one replication's packages, hour by hour from the decision; "
+                   "and over all replications, the hours from a decision to bombs on target.",
+    "outcomes": "Outcomes and attacks per replication.",
+    "comparison_forest": "Paired differences from the reference scenario, 95% confidence intervals.",
+}
 
 
-def scenario_assumptions(path: str | Path) -> list[dict]:
-    """``key = value  # source`` lines of a scenario file and the files it extends, in order."""
-    out = []
-    for file in extends_chain(path):
-        table = ""
-        for line in file.read_text(encoding="utf-8").splitlines():
-            m = _TABLE.match(line)
-            if m:
-                table = m.group(1).strip()
-                continue
-            m = _LINE.match(line)
-            if m:
-                key = f"{table}.{m.group(1)}" if table else m.group(1)
-                out.append({"key": key, "value": m.group(2).strip(), "source": m.group(3).strip(),
-                            "file": file.name})
-    return out
-
+def _what_ran(results) -> list[tuple[str, str]]:
+    m = results.manifest
+    s = results.scenario
+    rows = []
+    if m.get("scenarios"):
+        rows.append(("scenarios", "; ".join(f"{e['name']} ({e['file']}, policy {e['policy']})"
+                                            for e in m["scenarios"])))
+    else:
+        rows.append(("scenario", f"{s.meta.name} ({m.get('scenario_file', '?')})"))
+        rows.append(("policy", s.command.policy))
+    rows.append(("overrides", " ".join(m.get("overrides", [])) or "none"))
+    cal = m.get("calibration") if not m.get("scenarios") else ", ".join(
+        sorted({e.get("calibration", "") for e in m["scenarios"]} - {""}))
+    rows.append(("calibration", f"fitted point of {cal}" if cal else "none (no fitted values)"))
+    rows.append(("replications", f"{m.get('reps', len(results.summary)):,}"
+                                 f"{' per scenario' if m.get('scenarios') else ''}"))
+    rows.append(("seed", str(m.get("seed", "?"))))
+    rows.append(("dates", f"{s.meta.start_date.isoformat()} to {s.meta.end_date.isoformat()} "
+                          f"({s.meta.timezone})"))
+    rows.append(("command", "esim " + " ".join(m.get("command", [])) if m.get("command") else "?"))
+    rows.append(("version", f"escalation-sim {m.get('escalation_sim_version', '?')}, run "
+                            f"{m.get('created_utc', '?')}"))
+    return rows
 
 
 def render_report(folder: str | Path, check_reps: int = 200) -> str:
@@ -119,37 +157,93 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
     folder = Path(folder)
     results = load_results(folder)
     s = results.scenario
-    info = folder / "manifest.json"
-    manifest = json.loads(info.read_text()) if info.is_file() else {}
     figs = []
     for stem, fig in figures(results).items():
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
         plt.close(fig)
         figs.append({"png": base64.b64encode(buf.getvalue()).decode(),
-                     "caption": stem.replace("_", " ")})
-    summary = [{"metric": name, **{k: format_number(r[k]) for k in ("mean", "p5", "p95")}}
-               for name, r in describe(results.summary).iterrows()] if "outcome" in results.summary else []
-    source_file = manifest.get("scenario_file")
-    assumptions = scenario_assumptions(source_file) if source_file and Path(source_file).is_file() else []
-    check = _check_section(s, source_file, check_reps)
+                     "caption": CAPTIONS.get(stem, stem.replace("_", " "))})
+    policies = results.policies
+    summary = _summary_rows(results, policies, describe)
+    reference = policies[0]
+    assumptions = results.sources.get(reference) or results.sources.get(s.meta.name) or []
+    check, no_check = _check_section(results, check_reps)
     comparison = _comparison_section(results.comparison)
-    subtitle = (f"{s.meta.description} {s.meta.start_date.isoformat()} to {s.meta.end_date.isoformat()}; "
-                f"{len(results.summary)} replications"
-                + (f", seed {manifest['seed']}" if "seed" in manifest else "") + ".")
-    return TEMPLATE.render(title=f"escalation-sim: {s.meta.name}", subtitle=subtitle, figures=figs,
-                           summary=summary, check=check, comparison=comparison,
-                           assumptions=assumptions, assumptions_file=source_file)
+    return TEMPLATE.render(title=f"escalation-sim: {results.label}", description=s.meta.description,
+                           what=_what_ran(results), figures=figs, policies=policies,
+                           summary=summary, check=check, no_check=no_check, comparison=comparison,
+                           differs=_differences(results, policies), assumptions=assumptions)
 
 
-def _check_section(s, source_file, reps: int) -> dict | None:
+def _summary_rows(results, policies, describe) -> list[dict]:
+    frame = results.summary
+    if "outcome" not in frame:
+        return []
+    tables = {}
+    for p in policies:
+        rows = frame[frame["policy"] == p] if len(policies) > 1 else frame
+        tables[p] = describe(rows)
+    out = []
+    for metric in tables[policies[0]].index:
+        cells = []
+        for p in policies:
+            r = tables[p].loc[metric]
+            interval = ("" if r["p5"] != r["p5"] else
+                        f"{format_number(r['p5'])} - {format_number(r['p95'])}")
+            cells.append({"mean": format_number(r["mean"]), "interval": interval})
+        out.append({"metric": metric, "cells": cells})
+    return out
+
+
+def _differences(results, policies) -> list[dict]:
+    if len(policies) < 2 or len(results.scenarios) < 2:
+        return []
+    flat = {}
+    for p in policies:
+        sc = results.scenarios.get(p)
+        flat[p] = _flatten(sc.model_dump(mode="json", exclude_none=True)) if sc else {}
+    keys = sorted({k for d in flat.values() for k in d})
+    rows = []
+    for k in keys:
+        values = [flat[p].get(k, "") for p in policies]
+        if len({str(v) for v in values}) > 1 and not k.startswith("meta."):
+            rows.append({"key": k, "values": [str(v) for v in values]})
+    return rows
+
+
+def _flatten(tree, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def _check_section(results, reps: int) -> tuple[dict | None, str]:
+    """The predictive check of the folder's (reference) scenario where a targets file names its
+    scenario file; else None and the reason, said on the page."""
     from sim.calibrate import find_targets_file, load_targets, predictive_check
 
-    if not source_file or not Path(source_file).is_file():
-        return None
-    tfile = find_targets_file(source_file)
+    m = results.manifest
+    s = results.scenario
+    source = m.get("scenario_file_absolute") or m.get("scenario_file")
+    if m.get("scenarios"):
+        source = str(Path(m["scenarios"][0]["file"]).resolve()) if not source else source
+    if not source:
+        return None, "No predictive check: the folder's manifest does not name a scenario file."
+    if not Path(source).is_file():
+        return None, (f"No predictive check: the scenario file {source} that ran is not found from "
+                      "here, so its targets file cannot be found.")
+    tfile = find_targets_file(source)
     if tfile is None:
-        return None
+        return None, (f"No predictive check: no targets file in calibration/ names "
+                      f"{Path(source).name} (only the calibrated scenarios are checked against the "
+                      "record; a policy variant asks what would have happened, which the record "
+                      "cannot tell).")
     result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017,
                               folder=Path(tfile).parent)
     rows = [{"name": r.name, "documented": r.documented, "median": format_number(r.median),
@@ -168,11 +262,13 @@ def _check_section(s, source_file, reps: int) -> dict | None:
         notes.append(f"The documented story at once ({', '.join(result.story.targets)}): "
                      f"{result.story.share:.0%} of replications (at least "
                      f"{result.story.min_share:.0%} needed): {'PASS' if result.story.passed else 'FAIL'}.")
+    overridden = " (with this folder's --set overrides)" if m.get("overrides") else ""
     return {"rows": rows, "notes": notes + result.notes,
-            "caption": f"{passed} of {len(rows)} targets pass over {reps} replications "
-                       f"({Path(tfile).name}): a target fails when the documented value lies in a "
-                       f"tail of the simulated distribution beyond {result.rules.tail_probability:g}, "
-                       "or too few replications land inside its documented set."}
+            "caption": f"The scenario as it ran{overridden}, {reps} replications of seed 20231017, "
+                       f"against {Path(tfile).name}: {passed} of {len(rows)} targets pass. A target "
+                       f"fails when the documented value lies in a tail of the simulated distribution "
+                       f"beyond {result.rules.tail_probability:g}, or too few replications land "
+                       "inside its documented set."}, ""
 
 
 def _comparison_section(comp) -> dict | None:
@@ -181,8 +277,10 @@ def _comparison_section(comp) -> dict | None:
     policies = list(dict.fromkeys(comp["policy"]))
     keep = comp[comp["metric"].isin(["attacks", "us_killed", "militia_killed", "civilians_killed",
                                      "outcome=halted"])]
+    from sim.compare import format_difference
+
     rows = [{"policy": r["policy"], "metric": r["metric"], "mean": format_number(r["mean"]),
-             "difference": f"{r['difference']:+.3g}", "ci": f"[{r['ci_low']:+.3g}, {r['ci_high']:+.3g}]"}
+             "difference": format_difference(r)[0], "ci": format_difference(r)[1]}
             for _, r in keep.iterrows() if r["policy"] != policies[0]]
     return {"reference": policies[0], "rows": rows}
 
