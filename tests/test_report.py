@@ -40,7 +40,56 @@ def test_the_narration_tells_the_events_that_the_log_holds(baseline):
     routine = sum(1 for r in rows_of(events, "attack") if r["severity"] == 0 and not r["detail"])
     told = sum(int(line.split(": ")[1].split(" attack")[0]) for line in lines if "that hurt no one" in line)
     assert told == routine  # every harmless attack is in exactly one weekly summary
-    assert "3 US killed, 47 injured" in text and "escalation ladder climbs to 'major strike'" in text
+    assert "3 US killed, 47 injured" in text and "escalation ladder rises to 'major strike'" in text
+
+
+POLICY_WORDS = {"never": "never strikes back", "deaths_only": "only after attacks that kill",
+                "proportional": "every attack, harmless ones included",
+                "severity_triggered": "after serious-injury attacks or worse"}
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios/policies").glob("*.toml")) +
+                         [ROOT / "scenarios/baseline.toml"], ids=lambda p: p.stem)
+def test_the_narration_is_a_correct_story_for_every_shipped_policy(path):
+    import re
+
+    from sim.metrics import ladder_by_day
+    from sim.model.events import Rung
+
+    s = sim.load_scenario(path)
+    lines = narrate(s, 20231017, 0)
+    text = as_text(lines)
+    # the policy as configured, not a fixed sentence
+    assert POLICY_WORDS[s.command.policy] in lines[0].text
+    if s.command.policy != "never":
+        assert ("no public warning" in lines[0].text) == (not s.command.warning.enabled)
+    # plural-aware, no severity code names, one place per name
+    assert not re.search(r"\b1 (targets|facilities|munitions|civilians|attacks)\b", text)
+    assert not re.search(r"\b(0|[2-9]|\d\d+) (target|facility|munition|civilian|attack)\b", text)
+    assert "none attack" not in text and "_attack" not in text and "Ayyash, " not in text
+    # the ladder as it rises and falls, with the plot's definition of the current rung
+    told = [(m.group(1), m.group(2)) for m in re.finditer(r"ladder (rises|falls) to '([a-z ]+)'", text)]
+    _, current = ladder_by_day(sim.run_replication(s, 20231017, 0).events, s)
+    changes = [Rung(r).label.replace("_", " ") for i, r in enumerate(current.tolist())
+               if r != (current[i - 1] if i else 0)]
+    assert [rung for _, rung in told] == changes
+    assert ("falls", "quiet") in told or current[-1] != 0
+    # a closing paragraph: the outcome and the totals of this replication
+    metrics = sim.run_replication(s, 20231017, 0).metrics
+    assert lines[-1].kind == "end" and lines[-1].text.startswith(f"In the end: {metrics['outcome']}")
+    assert f"{metrics['attacks']} attacks" in lines[-1].text and "What drove it:" in lines[-1].text
+
+
+def test_the_narration_says_when_an_attack_breaks_the_halt(baseline):
+    events = sim.run_replication(baseline, 20231017, 22).events
+    halt = next(r[0] for r in events if r[1] == "halt")
+    t22 = next(r[0] for r in events if r[1] == "attack" and "tower_22" in r[-1])
+    assert halt < t22  # in this replication Tower 22 comes during the militia's halt
+    text = as_text(narrate(baseline, 20231017, 22))
+    line = next(x for x in text.splitlines() if "tower_22" in x)
+    assert "is broken" in line and line.startswith(_at(baseline, t22))
+    quiet = as_text(narrate(baseline, 20231017, 0))
+    assert "is broken" not in quiet  # replication 0 halts after Tower 22: nothing to break
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ class USCommand:
         if outcome[7] < self.engage_p:
             self.env.process(self_defense_strike(self.world, self._next_package(), country, location))
         if severity >= self.threshold and severity > self.pending_severity:
-            trigger = f"{SEVERITY_LEVELS[severity].replace('_', ' ')} attack on {location} ({country})"
+            trigger = f"{ev.SEVERITY_WORDS[SEVERITY_LEVELS[severity]]} attack on {location} ({country})"
             self._start(severity, trigger)
             self.world.patron.on_response_prepared(t, severity)
         elif self._run_due(t):
@@ -166,7 +166,8 @@ class USCommand:
                            package_cfg.facilities, package_cfg.targets)
         hunt = gen.random() < package_cfg.targeted_strike_probability
         t = self.env.now
-        what = (f"{pkg.targets} targets at {package_cfg.facilities} facilities by "
+        what = (f"{ev.plural(pkg.targets, 'target')} at "
+                f"{ev.plural(len(pkg.facilities), 'facility', 'facilities')} by "
                 f"{'B-1B bombers' if asset == 'bomber' else 'in-theatre aircraft'}"
                 if pkg.targets else "no air strike")
         world.log.record(

@@ -12,6 +12,17 @@ import math
 from enum import IntEnum
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 target``, ``2 targets`` (``many`` for an irregular plural: ``facility``/``facilities``)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+#: An attack's severity level as an adjective: "a harmless attack", "a lethal attack".
+SEVERITY_WORDS = {"none": "harmless", "minor_injuries": "minor-injury",
+                  "serious_injuries": "serious-injury", "deaths": "lethal",
+                  "mass_casualty": "mass-casualty"}
+
+
 class Rung(IntEnum):
     """The escalation ladder, lowest first."""
 
