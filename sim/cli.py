@@ -129,8 +129,8 @@ def _summary_table(summary, title: str) -> Table:
 @app.command()
 def run(
     scenario: ScenarioArg,
-    reps: RepsOpt = 200,
-    seed: SeedOpt = 20231017,
+    reps: RepsOpt = runner.DEFAULT_REPS,
+    seed: SeedOpt = runner.DEFAULT_SEED,
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="result folder [default: "
                                              "results/<file name>, and with --set "
                                              "results/<file name>+<key>=<value>...]")] = None,
@@ -170,10 +170,57 @@ def run(
                       highlight=False, soft_wrap=True)
 
 
+def _file_kind(path: str) -> str:
+    """What an input file is, from its top-level keys: scenario, sweep, targets or priors."""
+    from sim.scenario.loader import read_toml
+
+    data = read_toml(Path(path))
+    if "meta" in data or "extends" in data:
+        return "scenario"
+    if "base" in data and ("reps" in data or "factors" in data or "policies" in data):
+        return "sweep"
+    if "targets" in data and isinstance(data["targets"], dict):
+        return "targets"
+    if "parameters" in data:
+        return "priors"
+    return "scenario"
+
+
 @app.command()
-def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
-    """Check a scenario file (extends chain and overrides included) without running it."""
+def validate(scenario: Annotated[str, typer.Argument(
+        help="a scenario, sweep, targets or priors file (TOML)", show_default=False,
+        metavar="FILE")], set_: SetOpt = None) -> None:
+    """Check an input file without running it: a scenario (extends chain and overrides included),
+    a sweep file (its scenarios and factors), a targets or a priors file."""
     with _bad_input():
+        kind = _file_kind(scenario)
+        if kind != "scenario" and set_:
+            raise ScenarioError("--set", "", f"{scenario} is a {kind} file: --set applies to "
+                                "scenario files")
+        if kind == "sweep":
+            from sim.sweep import load_sweep
+
+            sw = load_sweep(scenario)
+            out_console.print(
+                f"ok: {scenario}: sweep '{sw.spec.name}', {sw.points} point"
+                f"{'s' if sw.points > 1 else ''} x {len(sw.policy_names)} polic"
+                f"{'ies' if len(sw.policy_names) > 1 else 'y'} x {sw.spec.reps} replications = "
+                f"{sw.replications:,}, seed {sw.spec.seed}", highlight=False, soft_wrap=True)
+            return
+        if kind in ("targets", "priors"):
+            from sim.calibrate import setup
+            from sim.calibrate.targets import load_targets
+
+            if kind == "targets":
+                tf = load_targets(scenario)
+                what = f"{len(tf.targets)} targets and {len(tf.series)} dated series"
+            else:
+                s = setup(scenario)
+                what = (f"{len(s.priors.parameters)} parameters of '{s.scenario.meta.name}', "
+                        f"targets {s.targets_file.name}")
+            out_console.print(f"ok: {scenario}: {kind} file, {what}", highlight=False,
+                              soft_wrap=True)
+            return
         sc = load_scenario(scenario, set_ or [])
     out_console.print(
         f"ok: {scenario}: scenario '{sc.meta.name}', {sc.meta.start_date.isoformat()} to "
@@ -262,7 +309,7 @@ def calibrate(
 def check(
     scenario: ScenarioArg,
     reps: RepsOpt = 300,
-    seed: SeedOpt = 20231017,
+    seed: SeedOpt = runner.DEFAULT_SEED,
     targets: Annotated[Path | None, typer.Option("--targets", help="targets file [default: the "
                                                  "one in calibration/ that names SCENARIO]")] = None,
     set_: SetOpt = None,
@@ -498,7 +545,7 @@ def compare(
                                                    "reference", show_default=False,
                                                    metavar="SCENARIO...")],
     reps: RepsOpt = 500,
-    seed: SeedOpt = 20231017,
+    seed: SeedOpt = runner.DEFAULT_SEED,
     out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="also write the "
                                              "replications, their events and the comparison "
                                              "here")] = None,
@@ -624,13 +671,17 @@ def sensitivity(
         table.add_row(r["policy"], r["metric"], r["factor"], f"{r['S1']:.2f} ±{r['S1_conf']:.2f}",
                       f"{r['ST']:.2f} ±{r['ST_conf']:.2f}", f"{r['noise_share']:.1%}")
     out_console.print(table)
+    from sim.compare import sobol_warnings
+
+    for line in sobol_warnings(table_data, len(sw.design) // (len(problem["names"]) + 2)):
+        err_console.print(f"warning: {line}", markup=False, highlight=False, soft_wrap=True)
     out_console.print(f"results in {out}/ (batches, design.parquet, sobol.parquet)", highlight=False)
 
 
 @app.command()
 def narrate(
     scenario: ScenarioArg,
-    seed: SeedOpt = 20231017,
+    seed: SeedOpt = runner.DEFAULT_SEED,
     rep: Annotated[int, typer.Option("--rep", min=0, help="replication")] = 0,
     set_: SetOpt = None,
 ) -> None:

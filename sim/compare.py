@@ -142,6 +142,32 @@ def sobol_indices(design: pd.DataFrame, summary: pd.DataFrame, problem: dict,
                                        "noise_share"])
 
 
+def sobol_warnings(table: pd.DataFrame, base_samples: int) -> list[str]:
+    """What an analyst must be told before reading Sobol indices, one line per kind of problem:
+    indices whose 95% interval is wider than the index itself (not told apart from zero), and
+    first-order indices above the total ones (impossible in theory: sampling noise). Each line names
+    the (metric, factor) pairs and the remedy."""
+    wide, above = [], []
+    for _, r in table.iterrows():
+        if r["S1"] != r["S1"]:
+            continue
+        where = f"{r['metric']}/{r['factor']}" + (f" ({r['policy']})" if table["policy"].nunique() > 1
+                                                 else "")
+        if r["S1_conf"] > abs(r["S1"]) or r["ST_conf"] > abs(r["ST"]):
+            wide.append(where)
+        if r["S1"] > r["ST"]:
+            above.append(f"{where} S1 {r['S1']:.2f} > ST {r['ST']:.2f}")
+    more = f"rerun with --base-samples {base_samples * 4}"
+    out = []
+    if wide:
+        out.append(f"{len(wide)} of {len(table)} factor effects have a 95% interval wider than the "
+                   f"index, so they are not told apart from zero: {', '.join(wide)}; {more}")
+    if above:
+        out.append(f"{len(above)} first-order indices exceed the total index, which only sampling "
+                   f"noise can do: {'; '.join(above)}; {more}")
+    return out
+
+
 # --- a comparison of scenarios on the same seeds ---------------------------------------------------
 
 class Comparison:
@@ -172,7 +198,7 @@ def comparison_names(files: list[str]) -> list[str]:
     return names
 
 
-def run_comparison(files: list[str], reps: int = 500, seed: int = 20231017, backend=None,
+def run_comparison(files: list[str], reps: int = 500, seed: int | None = None, backend=None,
                    progress=None, overrides: list[str] | tuple[str, ...] = (),
                    metrics: tuple[str, ...] | None = None, events: bool = False,
                    batch_reps: int = 100) -> Comparison:
@@ -181,9 +207,10 @@ def run_comparison(files: list[str], reps: int = 500, seed: int = 20231017, back
     apply to every scenario. ``progress(done, total)`` is called as batches finish."""
     import time
 
-    from sim.runner import Backend, run_batch, run_batch_with_events
+    from sim.runner import DEFAULT_SEED, Backend, run_batch, run_batch_with_events
     from sim.scenario import ScenarioError, load_scenario
 
+    seed = DEFAULT_SEED if seed is None else seed
     if len(files) < 2:
         raise ScenarioError(files[0] if files else "-", "", "a comparison needs two or more "
                             "scenario files")

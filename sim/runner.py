@@ -19,6 +19,11 @@ from sim.scenario.schema import COUNTRIES, WEAPON_TYPES, Scenario
 
 Progress = Callable[[int, int], None]
 
+#: The root seed every command and :func:`run` use unless told otherwise (the campaign's first day).
+DEFAULT_SEED = 20231017
+#: Replications of :func:`run` and ``esim run`` unless told otherwise.
+DEFAULT_REPS = 200
+
 
 
 class RunResult(NamedTuple):
@@ -28,7 +33,8 @@ class RunResult(NamedTuple):
     events: pd.DataFrame
 
 
-def run(scenario: Scenario, reps: int = 100, seed: int = 0, progress: Progress | None = None,
+def run(scenario: Scenario, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
+        progress: Progress | None = None,
         events: bool = True) -> RunResult:
     """Run replications 0..reps-1 of root seed ``seed``.
 

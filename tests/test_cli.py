@@ -222,3 +222,32 @@ def test_a_calibration_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
     log = pd.read_csv(out / "generations.csv")
     assert log["generation"].tolist() == list(range(len(log))) and len(log) > before + 1
     assert (out / "fitted.toml").is_file()
+
+
+def test_validate_knows_every_kind_of_input_file(tmp_path):
+    for path, said in (("scenarios/sweeps/policies.toml", "sweep 'policies', 1 point x 8 policies"),
+                       ("calibration/targets.toml", "targets file,"),
+                       ("calibration/priors.toml", "priors file, 16 parameters"),
+                       ("scenarios/baseline.toml", "scenario 'baseline'")):
+        p = esim("validate", path)
+        assert p.returncode == 0 and said in p.stdout, (path, p.stdout, p.stderr)
+    bad = tmp_path / "sweep.toml"
+    bad.write_text('name = "x"\nbase = "nowhere.toml"\nreps = 10\n')
+    p = esim("validate", str(bad))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "base: 'nowhere.toml' points to no file" \
+        in p.stderr and "meta" not in p.stderr
+
+
+def test_help_shows_flags_as_flags_and_the_library_shares_the_cli_defaults():
+    import inspect
+
+    import sim
+    from sim import runner
+
+    p = esim("run", "--help")
+    assert p.returncode == 0 and "<bool>" not in p.stdout and "-q, --quiet" in p.stdout
+    assert "--reps N" in p.stdout and "--set KEY=VALUE" in p.stdout
+    assert "[default: 200" in p.stdout and "[default: 20231017" in p.stdout
+    params = inspect.signature(sim.run).parameters
+    assert params["reps"].default == runner.DEFAULT_REPS == 200
+    assert params["seed"].default == runner.DEFAULT_SEED == 20231017

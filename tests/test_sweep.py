@@ -263,3 +263,22 @@ def test_event_logs_are_kept_only_on_request_one_file_per_batch(tmp_path, baseli
     assert len(one) == len(run_replication(sw.scenario(3, 0), sw.spec.seed, 1).events)
     with pytest.raises(SweepStoreError, match="started with --events"):
         run_sweep(sw, tmp_path / "ev", resume=True)
+
+
+def test_sobol_warnings_flag_wide_intervals_and_first_order_above_total():
+    from sim.compare import sobol_warnings
+
+    def table(*rows):
+        return pd.DataFrame([("base", "attacks", f, s1, c1, st, ct, 0.01) for f, s1, c1, st, ct in rows],
+                            columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf",
+                                     "noise_share"])
+
+    clean = table(("rate", 0.6, 0.05, 0.65, 0.05), ("lag", 0.2, 0.04, 0.25, 0.03))
+    assert sobol_warnings(clean, 64) == []
+    wide = sobol_warnings(table(("rate", 0.6, 0.05, 0.65, 0.05), ("lag", 0.1, 0.3, 0.2, 0.1)), 16)
+    assert len(wide) == 1 and "1 of 2" in wide[0] and "attacks/lag" in wide[0] \
+        and "--base-samples 64" in wide[0]
+    above = sobol_warnings(table(("rate", 0.7, 0.05, 0.6, 0.05)), 64)
+    assert len(above) == 1 and "S1 0.70 > ST 0.60" in above[0]
+    # a factor without effect under common random numbers (exactly 0) is not a warning
+    assert sobol_warnings(table(("label", 0.0, 0.0, 0.0, 0.0)), 64) == []
