@@ -694,30 +694,39 @@ def narrate(
     sys.stdout.write(as_text(tell(sc, seed, rep)))
 
 
-def _result_folder(folder: Path) -> None:
+def _result_folder(folder: Path) -> str:
+    """'run' (esim run, compare --out) or 'sweep' (esim sweep, sensitivity); else bad input."""
+    from sim.store import SWEEP_MANIFEST
+
+    if (folder / SWEEP_MANIFEST).is_file():
+        return "sweep"
     if not (folder / "summary.parquet").is_file() or not (folder / "scenario.resolved.toml").is_file():
-        raise ScenarioError(folder, "", "not a result folder of esim run or esim compare --out "
-                                        "(summary.parquet, scenario.resolved.toml)")
+        raise ScenarioError(folder, "", "not a result folder of esim run, compare --out, sweep or "
+                                        "sensitivity (summary.parquet and scenario.resolved.toml, or "
+                                        "sweep.json)")
+    return "run"
 
 
 @app.command()
-def plot(folder: Annotated[Path, typer.Argument(help="result folder of esim run or compare",
-                                                show_default=False)]) -> None:
-    """Draw the figures of a result folder as PNG and SVG into FOLDER/plots."""
+def plot(folder: Annotated[Path, typer.Argument(help="result folder of esim run, compare --out, "
+                                                "sweep or sensitivity", show_default=False,
+                                                metavar="DIR")]) -> None:
+    """Draw the figures of a result folder as PNG and SVG into DIR/plots."""
     from sim.report.plots import plot_folder
+    from sim.report.sweep_figures import plot_sweep_folder
 
     with _bad_input():
-        _result_folder(folder)
-    written = plot_folder(folder)
+        kind = _result_folder(folder)
+    written = plot_sweep_folder(folder) if kind == "sweep" else plot_folder(folder)
     out_console.print(f"{len(written)} files in {folder}/plots/: "
                       f"{', '.join(sorted({p.stem for p in written}))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="result folder of esim run or compare",
-                                           show_default=False)],
-    html: Annotated[Path, typer.Option("--html", help="the page to write")],
+    folder: Annotated[Path, typer.Argument(help="result folder of esim run, compare --out, sweep "
+                                           "or sensitivity", show_default=False, metavar="DIR")],
+    html: Annotated[Path, typer.Option("--html", metavar="FILE", help="the page to write")],
     check_reps: Annotated[int, typer.Option("--check-reps", min=1, help="replications of the "
                                             "predictive check (where a calibration exists)")] = 200,
 ) -> None:

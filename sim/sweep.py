@@ -250,7 +250,9 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
     info = {"escalation_sim_version": __version__, "sweep": sweep.spec.name,
             "sweep_file": str(sweep.path), "points": sweep.points, "policies": sweep.policy_names,
             "reps": sweep.spec.reps, "seed": sweep.spec.seed, "batch_reps": sweep.spec.batch_reps,
-            "events": events, "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "events": events, "design": sweep.spec.design.kind,
+            "factors": {n: f.key for n, f in sweep.spec.factors.items()},
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": argv or []}
     finished = store.open(sweep.fingerprint(), info, sweep.design, resume)
     tasks = [t for t in sweep.tasks() if t.name not in finished]

@@ -282,3 +282,55 @@ def test_sobol_warnings_flag_wide_intervals_and_first_order_above_total():
     assert len(above) == 1 and "S1 0.70 > ST 0.60" in above[0]
     # a factor without effect under common random numbers (exactly 0) is not a warning
     assert sobol_warnings(table(("label", 0.0, 0.0, 0.0, 0.0)), 64) == []
+
+
+def test_plot_and_report_of_a_sweep_folder_draw_what_the_rows_say(tmp_path):
+    from tests.test_cli import esim
+
+    out = tmp_path / "o"
+    assert esim("sweep", str(_sweep(tmp_path, reps=4, batch=4)), "--out", str(out), "-q").returncode == 0
+    p = esim("plot", str(out))
+    assert p.returncode == 0, p.stderr
+    assert {f.stem for f in (out / "plots").glob("*.png")} == {"factor_response", "factor_heatmap",
+                                                                "paired_by_point"}
+    from sim.compare import aggregate
+    from sim.report.sweep_figures import (
+        SWEEP_METRICS,
+        factor_heatmap,
+        factor_response,
+        load_sweep_results,
+        paired_by_point,
+    )
+
+    r = load_sweep_results(out)
+    fig = factor_response(r)
+    assert len(fig.axes) == len(SWEEP_METRICS) * 2  # metrics x factors
+    # the heatmap's cells are the means of the points, per policy: baseline's attacks panel first
+    heat = factor_heatmap(r, ("attacks",))
+    drawn = heat.axes[0].images[0].get_array()
+    table = aggregate(r.summary, r.design, ("attacks",))
+    want = table[table["policy"] == "baseline"].pivot_table(index="dispersal", columns="lag",
+                                                            values="mean").to_numpy()
+    assert np.allclose(np.asarray(drawn), want)
+    # paired differences: never minus baseline at every one of the 6 points, per metric
+    pair = paired_by_point(r)
+    assert [len(ax.lines[0].get_xdata()) for ax in pair.axes] == [6] * len(SWEEP_METRICS)
+    p = esim("report", str(out), "--html", str(tmp_path / "s.html"))
+    assert p.returncode == 0, p.stderr
+    html = (tmp_path / "s.html").read_text()
+    assert "sweep t" in html or "sweep " in html
+    assert html.count('class="figure"') == 3 and "lag = command.decision_lag.bomber.median_hours" in html
+
+
+def test_the_sobol_figure_shows_both_indices_of_every_factor(tmp_path):
+    from sim.report.sweep_figures import SweepResults, sobol_bars
+
+    sobol = pd.DataFrame([("base", m, f, 0.3, 0.1, 0.4, 0.1, 0.02) for m in ("attacks", "us_killed")
+                          for f in ("rate", "lag", "label")],
+                         columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf",
+                                  "noise_share"])
+    r = SweepResults(tmp_path, {"sweep": "s", "points": 40, "policies": ["base"], "reps": 2},
+                     pd.DataFrame(), pd.DataFrame(), sobol)
+    fig = sobol_bars(r)
+    assert len(fig.axes) == 2 and all(len(ax.patches) == 2 * 3 for ax in fig.axes)
+    assert [p.get_height() for p in fig.axes[0].patches] == [0.3] * 3 + [0.4] * 3

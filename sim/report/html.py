@@ -14,14 +14,7 @@ import matplotlib.pyplot as plt
 from sim.metrics import format_number
 from sim.report.plots import figures, load_results
 
-TEMPLATE = jinja2.Template("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 62em; padding: 0 1em;
+_CSS = """body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 62em; padding: 0 1em;
        color: #222; line-height: 1.4; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 .what { background: #f4f6f8; border-left: 4px solid #4a78a8; padding: 0.5em 0.8em; }
@@ -36,6 +29,16 @@ figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1p
 figcaption { font-size: 0.85em; color: #555; }
 @media (max-width: 40em) { .what dt { float: none; width: auto; } .what dd { margin-left: 0; }
   body { margin: 0.5em auto; } table { font-size: 0.78em; } }
+"""
+
+TEMPLATE = jinja2.Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+{{ css }}
 </style>
 </head>
 <body>
@@ -170,7 +173,8 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
     assumptions = results.sources.get(reference) or results.sources.get(s.meta.name) or []
     check, no_check = _check_section(results, check_reps)
     comparison = _comparison_section(results.comparison)
-    return TEMPLATE.render(title=f"escalation-sim: {results.label}", description=s.meta.description,
+    return TEMPLATE.render(css=_CSS, title=f"escalation-sim: {results.label}",
+                           description=s.meta.description,
                            what=_what_ran(results), figures=figs, policies=policies,
                            summary=summary, check=check, no_check=no_check, comparison=comparison,
                            differs=_differences(results, policies), assumptions=assumptions)
@@ -285,10 +289,102 @@ def _comparison_section(comp) -> dict | None:
     return {"reference": policies[0], "rows": rows}
 
 
-def write_report(folder: str | Path, out: str | Path, check_reps: int = 200) -> Path:
-    from sim.store import atomic_write
+SWEEP_TEMPLATE = jinja2.Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ css }}</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<dl class="what">
+{% for k, v in what %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% endfor %}</dl>
+<h2>Figures</h2>
+{% for fig in figures %}
+<figure><img class="figure" alt="{{ fig.caption }}" src="data:image/png;base64,{{ fig.png }}">
+<figcaption>{{ fig.caption }}</figcaption></figure>
+{% endfor %}
+<h2>Mean and 95% confidence interval per design point and policy</h2>
+<div class="scroll"><table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for r in rows %}<tr>{% for c in r %}<td class="num">{{ c }}</td>{% endfor %}</tr>{% endfor %}
+</table></div>
+{% if sobol %}
+<h2>Sobol indices</h2>
+<div class="scroll"><table><tr><th>policy</th><th>metric</th><th>factor</th><th>S1</th><th>ST</th>
+<th>noise</th></tr>
+{% for r in sobol %}<tr><td>{{ r.policy }}</td><td>{{ r.metric }}</td><td>{{ r.factor }}</td>
+<td class="num">{{ r.S1 }}</td><td class="num">{{ r.ST }}</td><td class="num">{{ r.noise }}</td></tr>
+{% endfor %}</table></div>
+{% for w in warnings %}<p><em>Warning:</em> {{ w }}</p>{% endfor %}
+{% endif %}
+</body>
+</html>
+""", autoescape=True)
 
-    html = render_report(folder, check_reps)
+SWEEP_CAPTIONS = {
+    "factor_response": "Each metric against each factor: the mean of every design point with its "
+                       "95% confidence interval, per policy.",
+    "factor_heatmap": "The factorial's grid: each metric's mean at every point, per policy.",
+    "paired_by_point": "Each policy's paired difference from the first at every design point "
+                       "(common random numbers), with its 95% confidence interval.",
+    "sobol_indices": "Sobol indices (esim sensitivity): first-order and total, with 95% intervals.",
+}
+
+
+def render_sweep_report(folder: str | Path) -> str:
+    """The HTML page of a sweep's folder: what ran, the sweep figures, the table of means and,
+    after ``esim sensitivity``, the Sobol indices with their warnings."""
+    from sim.compare import aggregate, sobol_warnings
+    from sim.report.sweep_figures import SWEEP_METRICS, load_sweep_results, sweep_figures
+
+    r = load_sweep_results(folder)
+    m = r.manifest
+    figs = []
+    for stem, fig in sweep_figures(r).items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
+        figs.append({"png": base64.b64encode(buf.getvalue()).decode(),
+                     "caption": SWEEP_CAPTIONS.get(stem, stem.replace("_", " "))})
+    factors = list(r.design.columns)
+    what = [("sweep", f"{m.get('sweep')} ({m.get('sweep_file')})"),
+            ("factors", ", ".join(f"{n} = {k}" for n, k in m.get("factors", {}).items()) or "none"),
+            ("design", f"{m.get('design', '?')}, {m.get('points')} points"),
+            ("policies", ", ".join(m.get("policies", []))),
+            ("replications", f"{m.get('reps')} per point and policy; {len(r.summary):,} done"),
+            ("seed", str(m.get("seed"))),
+            ("command", "esim " + " ".join(m.get("command", [])))]
+    rows = []
+    if not r.summary.empty:
+        table = aggregate(r.summary, r.design, SWEEP_METRICS)
+        for (point, policy), g in table.groupby(["point", "policy"], sort=True):
+            by = g.set_index("metric")
+            rows.append([str(point), *(f"{r.design.at[point, f]:.4g}" for f in factors), policy,
+                         *(f"{by.at[x, 'mean']:.3g} [{by.at[x, 'ci_low']:.3g}, {by.at[x, 'ci_high']:.3g}]"
+                           for x in SWEEP_METRICS)])
+    sobol, warnings = [], []
+    if r.sobol is not None:
+        sobol = [{"policy": x["policy"], "metric": x["metric"], "factor": x["factor"],
+                  "S1": f"{x['S1']:.2f} ±{x['S1_conf']:.2f}", "ST": f"{x['ST']:.2f} ±{x['ST_conf']:.2f}",
+                  "noise": f"{x['noise_share']:.1%}"} for _, x in r.sobol.iterrows()]
+        warnings = sobol_warnings(r.sobol, max(1, m.get("points", 1) // (len(factors) + 2)))
+    return SWEEP_TEMPLATE.render(title=f"escalation-sim: {r.label}", what=what, figures=figs,
+                                 columns=["point", *factors, "policy", *SWEEP_METRICS], rows=rows,
+                                 sobol=sobol, warnings=warnings, css=_CSS)
+
+
+def write_report(folder: str | Path, out: str | Path, check_reps: int = 200) -> Path:
+    """Write the page of a result folder (of ``esim run``, ``compare --out``, ``sweep`` or
+    ``sensitivity``) to ``out``."""
+    from sim.store import SWEEP_MANIFEST, atomic_write
+
+    if (Path(folder) / SWEEP_MANIFEST).is_file():
+        html = render_sweep_report(folder)
+    else:
+        html = render_report(folder, check_reps)
     out = Path(out)
     atomic_write(out, lambda p: p.write_text(html, encoding="utf-8"))
     return out
