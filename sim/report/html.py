@@ -31,7 +31,7 @@ figcaption { font-size: 0.85em; color: #555; }
   body { margin: 0.5em auto; } table { font-size: 0.78em; } }
 """
 
-TEMPLATE = jinja2.Template("""<!DOCTYPE html>
+_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -43,7 +43,7 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 </head>
 <body>
 <h1>{{ title }}</h1>
-<p>{{ description }}</p>
+{% if description %}<p>{{ description }}</p>{% endif %}
 <dl class="what">
 {% for k, v in what %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
 {% endfor %}</dl>
@@ -54,6 +54,18 @@ TEMPLATE = jinja2.Template("""<!DOCTYPE html>
 <figcaption>{{ fig.caption }}</figcaption></figure>
 {% endfor %}
 
+{% block body %}{% endblock %}
+<script>
+// figures report their drawn size in the page, for anyone (or any test) reading it
+document.querySelectorAll("img.figure").forEach(function (img) {
+  img.dataset.drawn = img.naturalWidth + "x" + img.naturalHeight;
+});
+</script>
+</body>
+</html>
+"""
+
+_RUN = """{% extends "page.html" %}{% block body %}
 <h2>Summary over replications</h2>
 <p>Mean, and 5-95% of the replications{% if policies|length > 1 %}, per scenario{% endif %}.</p>
 <div class="scroll"><table><tr><th>metric</th>
@@ -106,15 +118,31 @@ record), <em>facts</em> (reference figures), <em>fitted</em> (the calibration) o
 <td>{{ a.file }}{% if a.override %} (file: {{ a.file_value or "default" }}){% endif %}</td></tr>
 {% endfor %}
 </table></div>
-<script>
-// figures report their drawn size in the page, for anyone (or any test) reading it
-document.querySelectorAll("img.figure").forEach(function (img) {
-  img.dataset.drawn = img.naturalWidth + "x" + img.naturalHeight;
-});
-</script>
-</body>
-</html>
-""", autoescape=True)
+{% endblock %}
+"""
+
+_SWEEP = """{% extends "page.html" %}{% block body %}
+<h2>Mean and 95% confidence interval per design point and policy</h2>
+<div class="scroll"><table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for r in rows %}<tr>{% for c in r %}<td class="num">{{ c }}</td>{% endfor %}</tr>{% endfor %}
+</table></div>
+{% if sobol %}
+<h2>Sobol indices</h2>
+<div class="scroll"><table><tr><th>policy</th><th>metric</th><th>factor</th><th>S1</th><th>ST</th>
+<th>noise</th></tr>
+{% for r in sobol %}<tr><td>{{ r.policy }}</td><td>{{ r.metric }}</td><td>{{ r.factor }}</td>
+<td class="num">{{ r.S1 }}</td><td class="num">{{ r.ST }}</td><td class="num">{{ r.noise }}</td></tr>
+{% endfor %}</table></div>
+{% for w in warnings %}<p><em>Warning:</em> {{ w }}</p>{% endfor %}
+{% endif %}
+{% endblock %}
+"""
+
+_ENV = jinja2.Environment(loader=jinja2.DictLoader({"page.html": _PAGE, "run.html": _RUN,
+                                                    "sweep.html": _SWEEP}), autoescape=True)
+#: The page of a run's or a comparison's folder, and of a sweep's.
+TEMPLATE = _ENV.get_template("run.html")
+SWEEP_TEMPLATE = _ENV.get_template("sweep.html")
 
 CAPTIONS = {
     "cumulative_attacks": "Cumulative militia attacks: median and 5-95% band of the replications, "
@@ -289,40 +317,7 @@ def _comparison_section(comp) -> dict | None:
     return {"reference": policies[0], "rows": rows}
 
 
-SWEEP_TEMPLATE = jinja2.Template("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title>
-<style>{{ css }}</style>
-</head>
-<body>
-<h1>{{ title }}</h1>
-<dl class="what">
-{% for k, v in what %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
-{% endfor %}</dl>
-<h2>Figures</h2>
-{% for fig in figures %}
-<figure><img class="figure" alt="{{ fig.caption }}" src="data:image/png;base64,{{ fig.png }}">
-<figcaption>{{ fig.caption }}</figcaption></figure>
-{% endfor %}
-<h2>Mean and 95% confidence interval per design point and policy</h2>
-<div class="scroll"><table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for r in rows %}<tr>{% for c in r %}<td class="num">{{ c }}</td>{% endfor %}</tr>{% endfor %}
-</table></div>
-{% if sobol %}
-<h2>Sobol indices</h2>
-<div class="scroll"><table><tr><th>policy</th><th>metric</th><th>factor</th><th>S1</th><th>ST</th>
-<th>noise</th></tr>
-{% for r in sobol %}<tr><td>{{ r.policy }}</td><td>{{ r.metric }}</td><td>{{ r.factor }}</td>
-<td class="num">{{ r.S1 }}</td><td class="num">{{ r.ST }}</td><td class="num">{{ r.noise }}</td></tr>
-{% endfor %}</table></div>
-{% for w in warnings %}<p><em>Warning:</em> {{ w }}</p>{% endfor %}
-{% endif %}
-</body>
-</html>
-""", autoescape=True)
+
 
 SWEEP_CAPTIONS = {
     "factor_response": "Each metric against each factor: the mean of every design point with its "
