@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sys
 import time
@@ -313,6 +314,9 @@ def check(
     targets: Annotated[Path | None, typer.Option("--targets", help="targets file [default: the "
                                                  "one in calibration/ that names SCENARIO]")] = None,
     set_: SetOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="also keep the check's "
+                                             "tables here (Parquet; esim export turns them into "
+                                             "CSV or JSON)")] = None,
 ) -> None:
     """Predictive check: each documented count against the simulated median and 90% interval.
 
@@ -327,8 +331,22 @@ def check(
             raise ScenarioError(scenario, "--targets", "no targets file in calibration/ names this "
                                 "scenario; pass --targets FILE")
         tf = load_targets(tfile)
+        if out is not None:
+            _writable(out)
     result = predictive_check(sc, tf, reps=reps, seed=seed, folder=Path(tfile).parent)
     _print_check(result, sc, reps, seed, Path(tfile))
+    if out is not None:
+        from sim.export import check_tables
+        from sim.store import atomic_write
+
+        for name, frame in check_tables(result).items():
+            atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+        info = manifest(sc, scenario, seed, reps, 0.0, argv=sys.argv[1:], overrides=set_ or [])
+        info["targets_file"] = str(tfile)
+        atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
+                                                                  encoding="utf-8"))
+        out_console.print(f"check tables in {out}/ (check_targets, check_series, check_story)",
+                          highlight=False)
     failed = result.failed
     story = result.story is not None
     if failed:
@@ -738,6 +756,34 @@ def report(
         _writable(html.parent if str(html.parent) else Path("."))
     path = write_report(folder, html, check_reps)
     out_console.print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} kB)", highlight=False)
+
+
+@app.command()
+def export(
+    folder: Annotated[Path, typer.Argument(help="result folder of esim run, compare --out, sweep, "
+                                           "sensitivity or check --out", show_default=False,
+                                           metavar="DIR")],
+    format_: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
+                                         help="csv, json or parquet")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="where to write "
+                                             "[default: DIR/export-FORMAT]")] = None,
+) -> None:
+    """Write every table of a result folder as CSV, JSON or Parquet files (for a spreadsheet)."""
+    from sim.export import FORMATS, export_folder, folder_tables
+
+    with _bad_input():
+        if format_ not in FORMATS:
+            raise ScenarioError("--format", "", f"'{format_}' is not one of {', '.join(FORMATS)}")
+        if not folder.is_dir():
+            raise ScenarioError(folder, "", "no such folder")
+        if not folder_tables(folder):
+            raise ScenarioError(folder, "", "no tables here: not a result folder of esim run, "
+                                "compare --out, sweep, sensitivity or check --out")
+        dest = out if out is not None else folder / f"export-{format_}"
+        _writable(dest)
+    written = export_folder(folder, dest, format_)
+    out_console.print(f"{len(written)} files in {dest}/: {', '.join(p.name for p in written)}",
+                      highlight=False, soft_wrap=True)
 
 
 def main() -> None:

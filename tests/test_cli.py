@@ -251,3 +251,36 @@ def test_help_shows_flags_as_flags_and_the_library_shares_the_cli_defaults():
     params = inspect.signature(sim.run).parameters
     assert params["reps"].default == runner.DEFAULT_REPS == 200
     assert params["seed"].default == runner.DEFAULT_SEED == 20231017
+
+
+def test_export_writes_every_table_as_csv_json_or_parquet(tmp_path):
+    run = tmp_path / "run"
+    assert esim("run", str(BASELINE), "-n", "3", "-q", "--out", str(run)).returncode == 0
+    summary = pd.read_parquet(run / "summary.parquet")
+    events = pd.read_parquet(run / "events.parquet")
+    p = esim("export", str(run))
+    assert p.returncode == 0, p.stderr
+    csv = run / "export-csv"
+    assert sorted(f.name for f in csv.iterdir()) == ["events.csv", "manifest.json", "summary.csv"]
+    back = pd.read_csv(csv / "summary.csv")
+    assert len(back) == 3 and list(back.columns) == list(summary.columns)
+    assert back["attacks"].tolist() == summary["attacks"].tolist()
+    assert len(pd.read_csv(csv / "events.csv")) == len(events)
+    assert pd.read_csv(csv / "events.csv")["timestamp"].iloc[0].startswith("2023-10-17T")
+    p = esim("export", str(run), "--format", "json", "--out", str(tmp_path / "j"))
+    assert p.returncode == 0, p.stderr
+    records = json.loads((tmp_path / "j" / "summary.json").read_text())
+    assert [r["attacks"] for r in records] == summary["attacks"].tolist()
+    # a saved predictive check exports one row per target
+    chk = tmp_path / "chk"
+    p = esim("check", str(BASELINE), "--reps", "5", "--out", str(chk))
+    assert p.returncode in (0, 1), p.stderr
+    assert esim("export", str(chk)).returncode == 0
+    targets = pd.read_csv(chk / "export-csv" / "check_targets.csv")
+    assert len(targets) == 28 and {"name", "documented", "median", "passed", "crps"} <= set(targets.columns)
+    # bad input: one line, exit 2, nothing written
+    for args, said in (((str(run), "--format", "xls"), "'xls' is not one of csv, json, parquet"),
+                       ((str(tmp_path / "nothing"),), "no such folder")):
+        p = esim("export", *args)
+        assert p.returncode == 2 and said in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert not (run / "export-xls").exists()
