@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench calibrate check coverage lint clean
+.PHONY: run test bench calibrate check coverage lint docs walk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/esim run scenarios/baseline.toml --reps 200 --seed 20231017 --out results/baseline
+	@echo "esim is installed in $(BIN)/: run '. $(BIN)/activate' to type 'esim' in this shell (README, Quick start)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -30,6 +31,10 @@ check: $(STAMP)
 
 coverage: $(STAMP)
 	$(BIN)/python -m sim.calibrate.coverage --datasets 40
+
+# The scenario-key reference, generated from the schema (a test checks that it is current).
+docs: $(STAMP)
+	$(BIN)/python -m sim.scenario.reference > docs/scenario-keys.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -603,7 +603,7 @@ def compare(
                         f"from '{names[0]}' with its 95% confidence interval", title_justify="left")
     for col in ("metric", "scenario", "mean", "diff.", "95% CI", "var. red."):
         table.add_column(col, justify="left" if col in ("metric", "scenario") else "right",
-                         no_wrap=True)
+                         no_wrap=col != "metric")
     for m in metrics:
         rows = comp.table[comp.table["metric"] == m].set_index("policy")
         for i, name in enumerate(names):

@@ -91,6 +91,9 @@ def paired(summary: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> pd.
             keep = ~(np.isnan(x) | np.isnan(y))
             x, y = x[keep], y[keep]
             d = x - y
+            # values that differ only by floating-point rounding (event times to a few ms) are equal
+            scale = max(1.0, float(np.abs(y).max())) if y.size else 1.0
+            d[np.abs(d) <= 1e-6 * scale] = 0.0
             mean, lo, hi = mean_ci(d)
             if d.size > 1 and np.all(d == d[0]):
                 lo = hi = mean  # no spread at all: the interval is the value itself
@@ -259,5 +262,5 @@ def format_difference(row) -> tuple[str, str, str]:
     elif vr == math.inf:
         reduction = "constant"
     else:
-        reduction = f"x{vr:.3g}"
+        reduction = f"x{vr:,.0f}" if vr >= 1000 else f"x{vr:.3g}"
     return num(d), interval, reduction

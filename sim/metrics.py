@@ -104,11 +104,18 @@ def ladder_by_day(rows: list[tuple], s: Scenario) -> tuple[np.ndarray, np.ndarra
         rungs = np.fromiter(map(itemgetter(_RUNG), rows), dtype=np.int64, count=len(rows))
         days = np.minimum((hours // 24.0).astype(np.int64), n_days - 1)
         np.maximum.at(daily, days, rungs)
+    return daily, current_rungs(daily, s)
+
+
+def current_rungs(daily: np.ndarray, s: Scenario) -> np.ndarray:
+    """The current rung of each day from the highest rung of each day's events (last axis: days):
+    the highest of the trailing ``ladder.memory_days`` days, days before the start counting as 0.
+    The one definition that the metrics, the ladder plot and the narration use."""
+    n_days = daily.shape[-1]
     memory = max(1, min(math.ceil(s.ladder.memory_days), n_days))
-    # trailing window [d - memory + 1, d], days before the start counting as rung 0
-    padded = np.concatenate([np.zeros(memory - 1, dtype=np.int64), daily])
-    current = np.lib.stride_tricks.sliding_window_view(padded, memory).max(axis=1)
-    return daily, current
+    pad = np.zeros((*daily.shape[:-1], memory - 1), dtype=daily.dtype)
+    padded = np.concatenate([pad, daily], axis=-1)
+    return np.lib.stride_tricks.sliding_window_view(padded, memory, axis=-1).max(axis=-1)
 
 
 def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:

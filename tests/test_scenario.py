@@ -168,3 +168,21 @@ def test_scripted_attack_outside_the_window(tmp_path):
 def test_end_before_start(tmp_path):
     err = error_of(child(tmp_path, "[meta]\nend_date = 2023-01-01\n"))
     assert err.key_path == "meta.end_date"
+
+
+def test_the_scenario_key_reference_is_current_and_complete():
+    from sim.scenario.reference import markdown
+
+    text = (ROOT / "docs/scenario-keys.md").read_text(encoding="utf-8")
+    assert text == markdown(ROOT / "scenarios/baseline.toml"), \
+        "docs/scenario-keys.md is stale: run `make docs`"
+    # every key of the schema is there, with its bounds, unit and the baseline's source
+    for key, bounds, unit in (("militia.branching_ratio", "0 to below 1", ""),
+                              ("b1b.block_time_hours", "above 0", "hours"),
+                              ("militia.background_rate_per_day", ">= 0", "per day"),
+                              ("command.packages.<severity>.targets", ">= 0", "")):
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{key}` |"))
+        cells = [c.strip() for c in row.split(" | ")]
+        assert cells[2] == bounds and cells[3] == unit, row
+    row = next(line for line in text.splitlines() if line.startswith("| `b1b.block_time_hours` |"))
+    assert "44.0 — article" in row

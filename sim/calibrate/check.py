@@ -296,7 +296,7 @@ def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:
             notes.append(
                 f"{documented:g} munitions (seed) exceed what {b.aircraft_per_package} B-1Bs carry: "
                 f"{b.aircraft_per_package} x {b.weapons_per_aircraft.get(b.loadout, 0)} {b.loadout} "
-                f"= {capacity} (reference/facts.md §1, §5.2). The model keeps the B-1B loads and "
+                f"= {capacity} (docs/sources.md §1, §5.2). The model keeps the B-1B loads and "
                 f"delivers a share b1b.weapon_share = {b.weapon_share:g} of a package's weapons "
                 f"from the bombers and the rest from in-theatre aircraft "
                 f"({scenario.theatre.munition}, theatre.*), as CENTCOM's 'numerous aircraft' allows.")
@@ -306,7 +306,7 @@ def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:
         notes.append(
             f"b1b.round_trip_miles = {miles:g} in b1b.block_time_hours = {block:g} averages "
             f"{miles / block:.0f} mph, slow for a B-1B unless routing and refuelling orbits add "
-            f"time (reference/facts.md §5.1); the model takes both as documented inputs.")
+            f"time (docs/sources.md §5.1); the model takes both as documented inputs.")
     return notes
 
 

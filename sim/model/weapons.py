@@ -1,6 +1,6 @@
 """Weaponeering: kill probability, weapons per target, allocation between platforms.
 
-Notation (reference/facts.md section 2): CEP circular error probable (m); sigma = CEP / 1.1774 the
+Notation (docs/sources.md section 2): CEP circular error probable (m); sigma = CEP / 1.1774 the
 per-axis miss standard deviation; LR lethal radius (m) = munition lethal radius x target hardness
 factor; R reliability; Pa probability of arrival.
 

@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sim.metrics import ladder_by_day  # noqa: E402
-from sim.model.events import COLUMNS, Rung  # noqa: E402
+from sim.metrics import current_rungs  # noqa: E402
+from sim.model.events import Rung  # noqa: E402
 from sim.scenario.loader import load_scenario  # noqa: E402
 from sim.scenario.schema import Scenario  # noqa: E402
 
@@ -97,8 +97,9 @@ def _dates(s: Scenario, days: np.ndarray) -> list[dt.date]:
 def _groups(frame: pd.DataFrame, name: str) -> list[tuple[str, pd.DataFrame]]:
     """``(policy, rows)`` per scenario of a comparison, in order; one group named ``name`` else."""
     if "policy" in frame and frame["policy"].nunique() > 1:
-        order = list(dict.fromkeys(frame["policy"].astype(str)))
-        return [(p, frame[frame["policy"].astype(str) == p]) for p in order]
+        labels = frame["policy"].astype(str)
+        order = list(pd.unique(labels))
+        return [(p, frame[labels.to_numpy() == p]) for p in order]
     return [(name, frame)]
 
 
@@ -203,13 +204,13 @@ def ladder_shares(events: pd.DataFrame, s: Scenario) -> np.ndarray:
     """Array (rungs x days): the share of replications whose current rung is each rung, day by day
     (the current rung as :func:`sim.metrics.ladder_by_day` defines it)."""
     n_days = int(round(s.horizon_hours / 24.0))
-    shares = np.zeros((len(Rung), n_days))
-    reps = events["rep"].unique()
-    cols = list(COLUMNS)
-    for _, group in events.groupby("rep"):
-        rows = list(group[cols].itertuples(index=False, name=None))
-        _, current = ladder_by_day(rows, s)
-        shares[current, np.arange(n_days)] += 1
+    reps = np.sort(events["rep"].unique())
+    daily = np.zeros((len(reps), n_days), dtype=np.int64)
+    idx = np.searchsorted(reps, events["rep"].to_numpy())
+    day = np.minimum((events["t_hours"].to_numpy() // 24.0).astype(np.int64), n_days - 1)
+    np.maximum.at(daily, (idx, day), events["rung"].to_numpy().astype(np.int64))
+    current = current_rungs(daily, s)  # replications x days
+    shares = np.stack([(current == r).sum(axis=0) for r in range(len(Rung))]).astype(float)
     return shares / max(len(reps), 1)
 
 
@@ -395,11 +396,11 @@ def forest(comparison: pd.DataFrame, metrics: tuple[str, ...] = ("attacks", "us_
 
 
 def documented_points(s: Scenario) -> list[tuple[dt.date, float, str]]:
-    """Documented cumulative attack counts inside the scenario's dates (seed: more than 170 by the
+    """Documented cumulative attack counts inside the scenario's dates (the article: more than 170 by the
     February strikes)."""
     when = dt.date(2024, 2, 2)
     if s.meta.start_date <= when <= s.meta.end_date and s.meta.start_date == dt.date(2023, 10, 17):
-        return [(when, 171.0, "seed: more than 170 attacks by 2 Feb 2024")]
+        return [(when, 171.0, "article: more than 170 attacks by 2 Feb 2024")]
     return []
 
 
