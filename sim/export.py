@@ -64,7 +64,19 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """One table as CSV (dates ISO, empty cells for missing values), JSON (a list of records, dates
     ISO, null for missing values) or Parquet."""
     if fmt == "csv":
-        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pcsv
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        for i, column in enumerate(table.schema):
+            if pa.types.is_timestamp(column.type):
+                seconds = pc.cast(table.column(i), pa.timestamp("s", column.type.tz), safe=False)
+                table = table.set_column(i, column.name, pc.strftime(seconds,
+                                                                     format="%Y-%m-%dT%H:%M:%S"))
+            elif pa.types.is_dictionary(column.type):
+                table = table.set_column(i, column.name, table.column(i).cast(pa.string()))
+        pcsv.write_csv(table, path)
     elif fmt == "json":
         text = _json_ready(frame).to_json(orient="records", date_format="iso", indent=1)
         path.write_text(text + "\n", encoding="utf-8")

@@ -318,3 +318,22 @@ def test_the_drawn_share_tells_a_blank_figure_from_a_drawing():
     assert _drawn_share(png("white")) < 0.03
     assert _drawn_share(png("black")) > 0.9
     assert 0.03 < _drawn_share(png("white", (20, 20, 120, 80))) < 0.9
+
+
+def test_the_b1b_figure_shows_whole_missions_hour_by_hour(result_folder):
+    r = plots.load_results(result_folder)
+    fig = plots.sortie_timeline(r.events, r.scenario)
+    left, right = fig.axes[0], fig.axes[1]
+    assert left.get_xlabel() == "hours from the US decision" and "replication" in left.get_title()
+    bars = [p for p in left.patches]
+    assert bars, "no mission drawn"
+    lo, hi = left.get_xlim()
+    assert lo == 0 and all(b.get_x() >= lo and b.get_x() + b.get_width() <= hi for b in bars)
+    # the time over target is a visible bar, and a mission lasts its 44-hour block time
+    over = [b for b in bars if b.get_facecolor()[:3] == matplotlib.colors.to_rgb("#de2d26")]
+    assert over and all(b.get_width() == pytest.approx(r.scenario.b1b.time_over_target_hours)
+                        for b in over)
+    # over all replications: one count per bomber mission that reached its targets
+    flown = r.events[(r.events["event"] == "time_over_target") & (r.events["asset"] == "bomber")]
+    assert sum(p.get_height() for p in right.patches) == len(flown)
+    matplotlib.pyplot.close(fig)

@@ -334,3 +334,14 @@ def test_the_sobol_figure_shows_both_indices_of_every_factor(tmp_path):
     fig = sobol_bars(r)
     assert len(fig.axes) == 2 and all(len(ax.patches) == 2 * 3 for ax in fig.axes)
     assert [p.get_height() for p in fig.axes[0].patches] == [0.3] * 3 + [0.4] * 3
+
+
+def test_paired_differences_at_rounding_level_are_zero_not_noise():
+    rng = np.random.default_rng(1)
+    lag = rng.uniform(20, 200, 50)
+    a = pd.DataFrame({"policy": "a", "rep": range(50), "outcome": "halted", "lag": lag})
+    b = a.assign(policy="b", lag=lag + rng.normal(0, 1e-8, 50))  # the same times, summed otherwise
+    c = a.assign(policy="c", lag=lag + 0.5)
+    table = paired(pd.concat([a, b, c]), ("lag",)).set_index("policy")
+    assert table.at["b", "difference"] == 0 and table.at["b", "ci_low"] == table.at["b", "ci_high"] == 0
+    assert table.at["c", "difference"] == pytest.approx(0.5)
