@@ -5,7 +5,11 @@
     sim.plot.cumulative_attacks(r.events, r.scenario, sim.plot.documented_points(r.scenario))
     sim.plot.ladder_over_time(r.events, r.scenario)
 
-The implementation lives in :mod:`sim.report.plots`, which ``esim plot`` and ``esim report`` use.
+    s = sim.plot.load_sweep_results("results/bomber_lag")          # a sweep's folder
+    sim.plot.factor_response(s)
+
+The implementation lives in :mod:`sim.report.plots` and :mod:`sim.report.sweep_figures`, which
+``esim plot`` and ``esim report`` use.
 """
 
 from sim.report.plots import (
@@ -21,8 +25,19 @@ from sim.report.plots import (
     sortie_timeline,
     weekly_attacks_and_strikes,
 )
+from sim.report.sweep_figures import (
+    SweepResults,
+    factor_heatmap,
+    factor_response,
+    load_sweep_results,
+    paired_by_point,
+    sobol_bars,
+    sweep_figures,
+)
 
 __all__ = [
-    "Results", "cumulative_attacks", "documented_points", "figures", "forest", "ladder_over_time",
-    "load_results", "outcomes", "plot_folder", "sortie_timeline", "weekly_attacks_and_strikes",
+    "Results", "SweepResults", "cumulative_attacks", "documented_points", "factor_heatmap",
+    "factor_response", "figures", "forest", "ladder_over_time", "load_results",
+    "load_sweep_results", "outcomes", "paired_by_point", "plot_folder", "sobol_bars",
+    "sortie_timeline", "sweep_figures", "weekly_attacks_and_strikes",
 ]
