@@ -156,6 +156,18 @@ CAPTIONS = {
 }
 
 
+def _embedded(figs: dict, captions: dict[str, str], dpi: int) -> list[dict]:
+    """Figures as base64 PNG for the page, each with its caption; the figures are closed."""
+    out = []
+    for stem, fig in figs.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        plt.close(fig)
+        out.append({"png": base64.b64encode(buf.getvalue()).decode(),
+                    "caption": captions.get(stem, stem.replace("_", " "))})
+    return out
+
+
 def _what_ran(results) -> list[tuple[str, str]]:
     m = results.manifest
     s = results.scenario
@@ -188,13 +200,7 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
     folder = Path(folder)
     results = load_results(folder)
     s = results.scenario
-    figs = []
-    for stem, fig in figures(results).items():
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        figs.append({"png": base64.b64encode(buf.getvalue()).decode(),
-                     "caption": CAPTIONS.get(stem, stem.replace("_", " "))})
+    figs = _embedded(figures(results), CAPTIONS, dpi=100)
     policies = results.policies
     summary = _summary_rows(results, policies, describe)
     reference = policies[0]
@@ -337,13 +343,7 @@ def render_sweep_report(folder: str | Path) -> str:
 
     r = load_sweep_results(folder)
     m = r.manifest
-    figs = []
-    for stem, fig in sweep_figures(r).items():
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
-        figs.append({"png": base64.b64encode(buf.getvalue()).decode(),
-                     "caption": SWEEP_CAPTIONS.get(stem, stem.replace("_", " "))})
+    figs = _embedded(sweep_figures(r), SWEEP_CAPTIONS, dpi=90)
     factors = list(r.design.columns)
     what = [("sweep", f"{m.get('sweep')} ({m.get('sweep_file')})"),
             ("factors", ", ".join(f"{n} = {k}" for n, k in m.get("factors", {}).items()) or "none"),

@@ -59,13 +59,17 @@ def _factor_label(r: SweepResults, factor: str) -> str:
     return f"{factor}\n({key})" if key else factor
 
 
+def _means(r: SweepResults, metrics: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
+    """Mean and 95% CI of each metric per design point and policy, and the policies in order."""
+    return aggregate(r.summary, r.design, metrics), list(dict.fromkeys(r.summary["policy"]))
+
+
 def factor_response(r: SweepResults, metrics: tuple[str, ...] = SWEEP_METRICS) -> Figure:
     """Each metric (rows) against each factor (columns): the mean of every design point with its 95%
     confidence interval, one colour per policy. With one factor the points are joined by lines; with
     more, every point also varies the others, so they are left as points."""
     factors = list(r.design.columns)
-    table = aggregate(r.summary, r.design, metrics)
-    policies = list(dict.fromkeys(r.summary["policy"]))
+    table, policies = _means(r, metrics)
     fig, axes = plt.subplots(len(metrics), len(factors), figsize=(3.6 * len(factors) + 0.6,
                                                                    2.4 * len(metrics) + 0.8),
                              squeeze=False)
@@ -94,8 +98,7 @@ def factor_heatmap(r: SweepResults, metrics: tuple[str, ...] = ("attacks", "mili
     """A full factorial of two factors: each metric's mean on the grid (rows: metrics; columns:
     policies), each panel on its own colour scale so that a factor's effect within a policy shows."""
     f1, f2 = list(r.design.columns)
-    table = aggregate(r.summary, r.design, metrics)
-    policies = list(dict.fromkeys(r.summary["policy"]))
+    table, policies = _means(r, metrics)
     fig, axes = plt.subplots(len(metrics), len(policies), figsize=(4.4 * len(policies) + 0.6,
                                                                     3.3 * len(metrics) + 0.8),
                              squeeze=False)
