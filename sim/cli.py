@@ -52,11 +52,26 @@ SetOpt = Annotated[
 @contextlib.contextmanager
 def _bad_input():
     """Bad input ends the command with one line on stderr and exit code 2, no traceback."""
+    from sim.folders import FolderError
+
     try:
         yield
-    except ScenarioError as exc:
+    except (ScenarioError, FolderError) as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def _folder_ready(out: Path, owned: tuple[str, ...] = ("manifest.json",)) -> None:
+    """Fail now, as bad input, if a whole result folder cannot be written as ``out``: it is a
+    file, a folder of other files, or its parent is not writable."""
+    from sim.folders import FolderError, FolderWriter
+
+    try:
+        FolderWriter(out, owned=owned).check()
+    except FolderError as exc:
+        raise ScenarioError("--out", "", str(exc)) from None
+    except OSError as exc:
+        raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
 
 
 def _writable(out: Path) -> None:
@@ -142,9 +157,7 @@ def run(
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
         out_dir = out if out is not None else default_run_folder(scenario, set_ or [])
-        if out_dir.exists() and not out_dir.is_dir():
-            raise ScenarioError(out_dir, "--out", "exists and is not a folder")
-        _writable(out_dir)
+        _folder_ready(out_dir)
     progress = _LazyProgress(quiet, f"{sc.meta.name}")
     started = time.perf_counter()
     try:
@@ -589,7 +602,7 @@ def compare(
             raise ScenarioError("--metric", unknown[0], "unknown metric (known: "
                                 f"{', '.join(_METRIC_NAMES)})")
         if out is not None:
-            _writable(out)
+            _folder_ready(out)
     progress = _LazyProgress(quiet, "compare")
     try:
         comp = run_comparison(scenarios, reps=reps, seed=seed,
@@ -735,7 +748,8 @@ def plot(folder: Annotated[Path, typer.Argument(help="result folder of esim run,
 
     with _bad_input():
         kind = _result_folder(folder)
-    written = plot_sweep_folder(folder) if kind == "sweep" else plot_folder(folder)
+        _folder_ready(folder / "plots", owned=("*.png", "*.svg"))
+        written = plot_sweep_folder(folder) if kind == "sweep" else plot_folder(folder)
     out_console.print(f"{len(written)} files in {folder}/plots/: "
                       f"{', '.join(sorted({p.stem for p in written}))}", highlight=False, soft_wrap=True)
 
@@ -753,8 +767,10 @@ def report(
 
     with _bad_input():
         _result_folder(folder)
+        if html.is_dir():
+            raise ScenarioError(html, "--html", "is a folder: name the page to write (a .html file)")
         _writable(html.parent if str(html.parent) else Path("."))
-    path = write_report(folder, html, check_reps)
+        path = write_report(folder, html, check_reps)
     out_console.print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} kB)", highlight=False)
 
 
@@ -780,8 +796,8 @@ def export(
             raise ScenarioError(folder, "", "no tables here: not a result folder of esim run, "
                                 "compare --out, sweep, sensitivity or check --out")
         dest = out if out is not None else folder / f"export-{format_}"
-        _writable(dest)
-    written = export_folder(folder, dest, format_)
+        _folder_ready(dest, owned=("manifest.json", "sweep.json", f"*.{format_}"))
+        written = export_folder(folder, dest, format_)
     out_console.print(f"{len(written)} files in {dest}/: {', '.join(p.name for p in written)}",
                       highlight=False, soft_wrap=True)
 

@@ -47,6 +47,13 @@ def folder_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
         if (folder / "sobol.parquet").is_file():
             tables["sobol"] = pd.read_parquet(folder / "sobol.parquet")
         return tables
+    from sim.folders import FolderError, verify_folder
+
+    if (folder / "manifest.json").is_file():
+        problems = verify_folder(folder)
+        if problems:
+            raise FolderError(f"{folder}: {problems[0]}: the folder was changed after it was "
+                              "written; run it again")
     for path in sorted(folder.glob("*.parquet")):
         tables[path.stem] = pd.read_parquet(path)
     return tables
@@ -87,17 +94,17 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
 def export_folder(folder: str | Path, out: str | Path, fmt: str) -> list[Path]:
     """Write every table of ``folder`` as ``<name>.<fmt>`` into ``out``, with the folder's manifest
     (``manifest.json`` or ``sweep.json``) beside them; return the paths written."""
-    from sim.store import atomic_write
+    from sim.folders import FolderWriter
 
     folder, out = Path(folder), Path(out)
     written = []
-    for name, frame in folder_tables(folder).items():
-        path = out / f"{name}.{fmt}"
-        atomic_write(path, lambda p, frame=frame: write_table(frame, p, fmt))
-        written.append(path)
-    for info in ("manifest.json", "sweep.json"):
-        if (folder / info).is_file():
-            text = json.dumps(json.loads((folder / info).read_text(encoding="utf-8")), indent=2)
-            atomic_write(out / info, lambda p, t=text: p.write_text(t + "\n", encoding="utf-8"))
-            written.append(out / info)
+    with FolderWriter(out, owned=("manifest.json", "sweep.json", f"*.{fmt}")) as tmp:
+        for name, frame in folder_tables(folder).items():
+            write_table(frame, tmp / f"{name}.{fmt}", fmt)
+            written.append(out / f"{name}.{fmt}")
+        for info in ("manifest.json", "sweep.json"):
+            if (folder / info).is_file():
+                text = json.dumps(json.loads((folder / info).read_text(encoding="utf-8")), indent=2)
+                (tmp / info).write_text(text + "\n", encoding="utf-8")
+                written.append(out / info)
     return written

@@ -1,4 +1,6 @@
-"""Write a run's results: every file goes to a temporary name first, then is renamed into place."""
+"""Write results: a run's or a comparison's folder whole (:class:`sim.folders.FolderWriter`: a
+temporary sibling folder swapped in, with a manifest of every file's size and checksum), single
+files through a temporary name and a rename (:func:`atomic_write`), and a sweep's batch store."""
 
 from __future__ import annotations
 
@@ -119,18 +121,17 @@ def default_run_folder(scenario_file: str | Path, overrides: list[str] | tuple[s
 
 def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict,
               sources: list[dict] | None = None) -> list[Path]:
-    """Write summary, events, resolved scenario, its sources and the manifest into ``out``; return
-    the paths."""
+    """Write summary, events, resolved scenario, its sources and the manifest as the folder ``out``,
+    whole (the old folder stays until the new one is complete); return the paths."""
+    from sim.folders import FolderWriter
+
     out = Path(out)
-    paths = [out / SUMMARY, out / EVENTS, out / RESOLVED, out / SOURCES, out / MANIFEST]
-    atomic_write(paths[0], lambda p: result.summary.to_parquet(p, index=False))
-    atomic_write(paths[1], lambda p: result.events.to_parquet(p, index=False))
-    atomic_write(paths[2], lambda p: p.write_text(resolved_toml(scenario), encoding="utf-8"))
-    atomic_write(paths[3], lambda p: p.write_text(json.dumps(sources or [], indent=1) + "\n",
-                                                  encoding="utf-8"))
-    atomic_write(paths[4], lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
-                                                  encoding="utf-8"))
-    return paths
+    with FolderWriter(out, manifest=info) as tmp:
+        result.summary.to_parquet(tmp / SUMMARY, index=False)
+        result.events.to_parquet(tmp / EVENTS, index=False)
+        (tmp / RESOLVED).write_text(resolved_toml(scenario), encoding="utf-8")
+        (tmp / SOURCES).write_text(json.dumps(sources or [], indent=1) + "\n", encoding="utf-8")
+    return [out / SUMMARY, out / EVENTS, out / RESOLVED, out / SOURCES, out / MANIFEST]
 
 
 def write_comparison(out: Path, comp, info: dict) -> list[Path]:
@@ -139,30 +140,27 @@ def write_comparison(out: Path, comp, info: dict) -> list[Path]:
     (``comparison.parquet``), the events (``events.parquet``), each scenario as it ran with its
     sources (``scenarios/<name>.resolved.toml``, ``scenarios/<name>.sources.json``), the reference's
     copy at the top (``scenario.resolved.toml``) and the manifest last."""
+    from sim.folders import FolderWriter
     from sim.scenario.sources import scenario_sources
 
     out = Path(out)
-    paths = []
-
-    def put(name: str, write) -> None:
-        atomic_write(out / name, write)
-        paths.append(out / name)
-
-    put(SUMMARY, lambda p: comp.summary.to_parquet(p, index=False))
-    put("comparison.parquet", lambda p: comp.table.to_parquet(p, index=False))
-    if comp.events is not None:
-        put(EVENTS, lambda p: comp.events.to_parquet(p, index=False))
-    for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True)):
-        stem = name.replace(":", "-")
-        sources = json.dumps(scenario_sources(file, comp.overrides, sc), indent=1) + "\n"
-        put(f"scenarios/{stem}.resolved.toml", lambda p, sc=sc: p.write_text(resolved_toml(sc),
-                                                                             encoding="utf-8"))
-        put(f"scenarios/{stem}.sources.json", lambda p, t=sources: p.write_text(t, encoding="utf-8"))
-        if i == 0:
-            put(RESOLVED, lambda p, sc=sc: p.write_text(resolved_toml(sc), encoding="utf-8"))
-            put(SOURCES, lambda p, t=sources: p.write_text(t, encoding="utf-8"))
-    put(MANIFEST, lambda p: p.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8"))
-    return paths
+    with FolderWriter(out, manifest=info) as tmp:
+        comp.summary.to_parquet(tmp / SUMMARY, index=False)
+        comp.table.to_parquet(tmp / "comparison.parquet", index=False)
+        if comp.events is not None:
+            comp.events.to_parquet(tmp / EVENTS, index=False)
+        (tmp / "scenarios").mkdir()
+        for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios,
+                                                 strict=True)):
+            stem = name.replace(":", "-")
+            sources = json.dumps(scenario_sources(file, comp.overrides, sc), indent=1) + "\n"
+            (tmp / "scenarios" / f"{stem}.resolved.toml").write_text(resolved_toml(sc),
+                                                                     encoding="utf-8")
+            (tmp / "scenarios" / f"{stem}.sources.json").write_text(sources, encoding="utf-8")
+            if i == 0:
+                (tmp / RESOLVED).write_text(resolved_toml(sc), encoding="utf-8")
+                (tmp / SOURCES).write_text(sources, encoding="utf-8")
+    return sorted(p for p in out.rglob("*") if p.is_file())
 
 
 # --- sweeps: one Parquet file per finished batch ---------------------------------------------------

@@ -61,10 +61,19 @@ class Results:
 
 
 def load_results(folder: str | Path) -> Results:
-    """Read a folder written by ``esim run`` (or ``esim compare --out``)."""
+    """Read a folder written by ``esim run`` (or ``esim compare --out``); a folder whose files are
+    not those its manifest lists is a :class:`sim.folders.FolderError`."""
     import json
 
+    from sim.folders import FolderError, verify_folder
+
     folder = Path(folder)
+    if (folder / "manifest.json").is_file():
+        problems = verify_folder(folder)
+        if problems:
+            raise FolderError(f"{folder}: {problems[0]}"
+                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                              + ": the folder was changed after it was written; run it again")
     scenario = load_scenario(folder / "scenario.resolved.toml")
     summary = pd.read_parquet(folder / "summary.parquet")
     events = pd.read_parquet(folder / "events.parquet") if (folder / "events.parquet").is_file() else None
@@ -426,15 +435,19 @@ def figures(results: Results) -> dict[str, Figure]:
 
 def plot_folder(folder: str | Path) -> list[Path]:
     """Write every figure of a result folder as PNG and SVG into ``folder/plots``."""
-    from sim.store import atomic_write
+    return write_figures(figures(load_results(folder)), Path(folder) / "plots")
 
-    results = load_results(folder)
-    plots = Path(folder) / "plots"
+
+def write_figures(figs: dict[str, Figure], plots: Path) -> list[Path]:
+    """Write figures as PNG and SVG into the folder ``plots``, whole (the old figures stay until
+    the new ones are all drawn); the figures are closed."""
+    from sim.folders import FolderWriter
+
     written = []
-    for stem, fig in figures(results).items():
-        for ext in ("png", "svg"):
-            path = plots / f"{stem}.{ext}"
-            atomic_write(path, lambda p, fig=fig, ext=ext: fig.savefig(p, format=ext, dpi=110))
-            written.append(path)
-        plt.close(fig)
+    with FolderWriter(plots, owned=("*.png", "*.svg")) as tmp:
+        for stem, fig in figs.items():
+            for ext in ("png", "svg"):
+                fig.savefig(tmp / f"{stem}.{ext}", format=ext, dpi=110)
+                written.append(plots / f"{stem}.{ext}")
+            plt.close(fig)
     return written

@@ -209,14 +209,6 @@ def sweep_figures(r: SweepResults) -> dict[str, Figure]:
 
 def plot_sweep_folder(folder: str | Path) -> list[Path]:
     """Write every figure of a sweep's folder as PNG and SVG into ``folder/plots``."""
-    from sim.store import atomic_write
+    from sim.report.plots import write_figures
 
-    r = load_sweep_results(folder)
-    written = []
-    for stem, fig in sweep_figures(r).items():
-        for ext in ("png", "svg"):
-            path = Path(folder) / "plots" / f"{stem}.{ext}"
-            atomic_write(path, lambda p, fig=fig, ext=ext: fig.savefig(p, format=ext, dpi=110))
-            written.append(path)
-        plt.close(fig)
-    return written
+    return write_figures(sweep_figures(load_sweep_results(folder)), Path(folder) / "plots")

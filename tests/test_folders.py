@@ -1,0 +1,91 @@
+"""Result folders are written whole or not at all, and refused when their files are not those their
+manifest lists: fault injection at each step of a write, tampering, and folders that are not ours."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from sim.folders import FAULT_POINT, FolderError, FolderWriter, verify_folder
+from tests.conftest import BASELINE
+from tests.test_cli import esim
+
+
+def _run(out, reps: int, seed: int, **env):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    exe = Path(sys.executable).parent / "esim"
+    return subprocess.run([str(exe), "run", str(BASELINE), "-n", str(reps), "--seed", str(seed),
+                           "--out", str(out), "-q"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+
+
+def _held(out) -> tuple[int, int]:
+    """(replications, seed) of the run a folder holds, after checking it against its manifest."""
+    assert verify_folder(out) == []
+    info = json.loads((out / "manifest.json").read_text())
+    rows = len(pd.read_parquet(out / "summary.parquet"))
+    assert rows == info["reps"]
+    return rows, info["seed"]
+
+
+@pytest.mark.parametrize("point, holds", [("written", (5, 1)), ("manifest", (5, 1)),
+                                          ("swapped", (3, 2))])
+def test_a_run_killed_at_any_step_of_its_write_leaves_the_old_result_or_the_new(tmp_path, point, holds):
+    out = tmp_path / "R"
+    assert _run(out, 5, 1).returncode == 0
+    killed = _run(out, 3, 2, **{FAULT_POINT: point})
+    assert killed.returncode == -9  # SIGKILL
+    assert _held(out) == holds  # never a mix of the two runs
+    assert list(tmp_path.glob(".R.*")), "the killed write left its hidden folder beside"
+    assert _run(out, 4, 3).returncode == 0  # the next write cleans up after it
+    assert _held(out) == (4, 3) and not list(tmp_path.glob(".R.*"))
+
+
+def test_a_folder_changed_after_it_was_written_is_refused_by_its_readers(tmp_path):
+    out = tmp_path / "R"
+    assert _run(out, 3, 1).returncode == 0
+    other = tmp_path / "S"
+    assert _run(other, 4, 2).returncode == 0
+    (out / "summary.parquet").write_bytes((other / "summary.parquet").read_bytes())  # a mix
+    for args in (("plot", str(out)), ("report", str(out), "--html", str(tmp_path / "r.html")),
+                 ("export", str(out))):
+        p = esim(*args)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, (args, p.stderr)
+        assert "summary.parquet is not the file its manifest lists" in p.stderr
+    assert not (tmp_path / "r.html").exists() and not (out / "plots").exists()
+    (out / "events.parquet").unlink()
+    assert "events.parquet is missing" in " ".join(verify_folder(out))
+
+
+def test_a_result_never_replaces_a_folder_that_is_not_ours(tmp_path):
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("two years of work")
+    p = esim("run", str(BASELINE), "-n", "2", "-q", "--out", str(mine))
+    assert p.returncode == 2 and "holds other files" in p.stderr and p.stderr.count("\n") == 1
+    assert (mine / "thesis.txt").read_text() == "two years of work"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["notes"]  # nothing else written
+    p = esim("report", str(tmp_path), "--html", str(tmp_path))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+
+
+def test_an_error_while_writing_leaves_the_old_folder_and_no_temporary_one(tmp_path):
+    out = tmp_path / "R"
+    with FolderWriter(out, manifest={"run": 1}) as tmp:
+        (tmp / "a.txt").write_text("old")
+    with pytest.raises(RuntimeError), FolderWriter(out, manifest={"run": 2}) as tmp:
+        (tmp / "a.txt").write_text("new")
+        raise RuntimeError("disk full")
+    assert (out / "a.txt").read_text() == "old" and json.loads((out / "manifest.json").read_text())[
+        "run"] == 1
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["R"]
+    with pytest.raises(FolderError):
+        FolderWriter(tmp_path / "R" / "a.txt").check()  # a file is not a folder
