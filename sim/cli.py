@@ -53,10 +53,11 @@ SetOpt = Annotated[
 def _bad_input():
     """Bad input ends the command with one line on stderr and exit code 2, no traceback."""
     from sim.folders import FolderError
+    from sim.store import SweepStoreError
 
     try:
         yield
-    except (ScenarioError, FolderError) as exc:
+    except (ScenarioError, FolderError, SweepStoreError) as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -509,7 +510,7 @@ def results(
     with _bad_input():
         if not (folder / SWEEP_MANIFEST).is_file():
             raise ScenarioError(folder, "", f"no {SWEEP_MANIFEST}: not a sweep's result folder")
-    summary = store.summary()
+        summary = store.summary()
     if summary.empty:
         out_console.print(f"{folder}: no finished batches yet", highlight=False)
         return

@@ -38,7 +38,15 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are for sharing
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the bytes are on disk before the name says the file is whole
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+        from sim.folders import _fsync_dir
+
+        _fsync_dir(path.parent)  # and the rename itself
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -171,6 +179,22 @@ BATCHES = "batches"
 EVENT_BATCHES = "events"
 
 
+def _holds(path: Path, task: tuple[int, str, int, int] | None) -> bool:
+    """Whether a batch file reads back whole with the rows of ``task`` (point, policy, first, last):
+    one row per replication first..last-1, in order."""
+    import pyarrow.parquet as pq
+
+    if task is None:
+        return False
+    point, policy, first, last = task
+    try:
+        cols = pq.read_table(path, columns=["point", "policy", "rep"]).to_pydict()
+    except Exception:  # noqa: BLE001 - truncated, empty or foreign: not a finished batch
+        return False
+    return (cols["rep"] == list(range(first, last)) and set(cols["point"]) == {point}
+            and set(cols["policy"]) == {policy})
+
+
 class SweepStoreError(Exception):
     """A result folder that cannot take this sweep (it holds another, or --resume finds none)."""
 
@@ -185,8 +209,13 @@ class SweepStore:
         self.out = Path(out)
         self.batches = self.out / BATCHES
 
-    def open(self, fingerprint: str, info: dict, design: pd.DataFrame, resume: bool) -> set[str]:
-        """Prepare the folder; return the names of the batches already finished."""
+    def open(self, fingerprint: str, info: dict, design: pd.DataFrame, resume: bool,
+             expected: dict[str, tuple[int, str, int, int]] | None = None) -> set[str]:
+        """Prepare the folder; return the names of the batches already finished: those whose file
+        reads back with exactly the rows ``expected`` of it (by batch name: point, policy, first
+        and last replication). Any other batch file (cut short by a full disk, truncated, not a
+        Parquet file, holding other rows, of no task of this sweep) is removed, with its events,
+        so that it runs again."""
         manifest_path = self.out / SWEEP_MANIFEST
         if manifest_path.is_file():
             held = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -207,7 +236,14 @@ class SweepStore:
         text = json.dumps({**info, "fingerprint": fingerprint}, indent=2) + "\n"
         atomic_write(manifest_path, lambda p: p.write_text(text, encoding="utf-8"))
         atomic_write(self.out / DESIGN, lambda p: design.to_parquet(p))
-        return {p.stem for p in self.batches.glob("*.parquet")}
+        finished = set()
+        for path in self.batches.glob("*.parquet"):
+            if expected is None or _holds(path, expected.get(path.stem)):
+                finished.add(path.stem)
+            else:
+                path.unlink()
+                (self.out / EVENT_BATCHES / path.name).unlink(missing_ok=True)
+        return finished
 
     def write_batch(self, name: str, frame: pd.DataFrame, events: pd.DataFrame | None = None) -> None:
         """Write a finished batch; its event rows (if kept) go first, so that a batch whose
@@ -218,11 +254,19 @@ class SweepStore:
         atomic_write(self.batches / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
 
     def summary(self) -> pd.DataFrame:
-        """Every finished row, in (point, policy, rep) order."""
+        """Every finished row, in (point, policy, rep) order. A batch file that cannot be read is a
+        :class:`SweepStoreError` naming it (``--resume`` reruns it)."""
         files = sorted(self.batches.glob("*.parquet"))
         if not files:
             return pd.DataFrame()
-        frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        frames = []
+        for f in files:
+            try:
+                frames.append(pd.read_parquet(f))
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+                raise SweepStoreError(f"{f}: unreadable batch file ({type(exc).__name__}); "
+                                      "run the sweep again with --resume to redo it") from None
+        frame = pd.concat(frames, ignore_index=True)
         return frame.sort_values(["point", "policy", "rep"], kind="stable").reset_index(drop=True)
 
     def design(self) -> pd.DataFrame:

@@ -254,7 +254,9 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
             "factors": {n: f.key for n, f in sweep.spec.factors.items()},
             "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "command": argv or []}
-    finished = store.open(sweep.fingerprint(), info, sweep.design, resume)
+    expected = {t.name: (t.point, sweep.policy_names[t.policy], t.first, t.last)
+                for t in sweep.tasks()}
+    finished = store.open(sweep.fingerprint(), info, sweep.design, resume, expected)
     tasks = [t for t in sweep.tasks() if t.name not in finished]
     total = sum(t.last - t.first for t in tasks)
     calls = [(sweep.scenario(t.point, t.policy), sweep.spec.seed, t.point,

@@ -345,3 +345,25 @@ def test_paired_differences_at_rounding_level_are_zero_not_noise():
     table = paired(pd.concat([a, b, c]), ("lag",)).set_index("policy")
     assert table.at["b", "difference"] == 0 and table.at["b", "ci_low"] == table.at["b", "ci_high"] == 0
     assert table.at["c", "difference"] == pytest.approx(0.5)
+
+
+def test_resume_redoes_a_truncated_empty_or_foreign_batch_file(tmp_path):
+    from tests.test_cli import esim
+
+    path = _sweep(tmp_path, reps=4, batch=2)
+    out = tmp_path / "o"
+    assert esim("sweep", str(path), "--out", str(out), "-q").returncode == 0
+    whole = SweepStore(out).summary()
+    files = sorted((out / "batches").glob("*.parquet"))
+    files[0].write_bytes(b"")  # a batch emptied by a full disk
+    files[1].write_bytes(files[1].read_bytes()[:200])  # cut short
+    files[2].write_bytes(files[3].read_bytes())  # whole, but another batch's rows
+    (out / "batches" / "p99999-q00-r0000000.parquet").write_bytes(files[3].read_bytes())  # no task
+    p = esim("results", str(out))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "unreadable batch file" in p.stderr \
+        and "--resume" in p.stderr
+    p = esim("sweep", str(path), "--out", str(out), "--resume", "-q")
+    assert p.returncode == 0, p.stderr
+    assert f"{len(files) - 3} batches already done" in p.stdout  # the three bad ones rerun
+    assert not (out / "batches" / "p99999-q00-r0000000.parquet").exists()
+    pd.testing.assert_frame_equal(SweepStore(out).summary(), whole)
