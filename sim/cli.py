@@ -39,9 +39,23 @@ err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False,
                                             metavar="SCENARIO")]
+#: The most replications ``esim run`` and ``esim compare`` hold in memory (with their events);
+#: ``esim sweep`` keeps one summary row per replication and has no such limit.
+MAX_REPS = 100_000
+#: Memory a baseline replication's events take in a run's frames (measured: BENCHMARKS.md).
+BYTES_PER_REP = 64_000
 RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, metavar="N", help="replications")]
-SeedOpt = Annotated[int, typer.Option("--seed", min=0, metavar="SEED",
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, metavar="SEED",
                                       help="root seed of the random numbers")]
+
+
+def _reps_bounded(reps: int, scenarios: int = 1) -> None:
+    """Refuse up front a run that would hold more replications in memory than a laptop has."""
+    if reps > MAX_REPS:
+        gb = reps * scenarios * BYTES_PER_REP / 1e9
+        raise ScenarioError("--reps", "", f"{reps:,} replications would hold about {gb:,.0f} GB of "
+                            f"events in memory; at most {MAX_REPS:,} here: for more, run a sweep "
+                            "(esim sweep keeps one summary row per replication)")
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE",
@@ -53,11 +67,12 @@ SetOpt = Annotated[
 def _bad_input():
     """Bad input ends the command with one line on stderr and exit code 2, no traceback."""
     from sim.folders import FolderError
+    from sim.model.events import EventBudgetExceeded
     from sim.store import SweepStoreError
 
     try:
         yield
-    except (ScenarioError, FolderError, SweepStoreError) as exc:
+    except (ScenarioError, FolderError, SweepStoreError, EventBudgetExceeded) as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -157,14 +172,16 @@ def run(
     """Run replications of a scenario; write summary, events, resolved scenario and manifest."""
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
+        _reps_bounded(reps)
         out_dir = out if out is not None else default_run_folder(scenario, set_ or [])
         _folder_ready(out_dir)
     progress = _LazyProgress(quiet, f"{sc.meta.name}")
     started = time.perf_counter()
-    try:
-        result = runner.run(sc, reps=reps, seed=seed, progress=progress)
-    finally:
-        progress.close()
+    with _bad_input():
+        try:
+            result = runner.run(sc, reps=reps, seed=seed, progress=progress)
+        finally:
+            progress.close()
     wall = time.perf_counter() - started
     from sim.scenario.sources import scenario_sources
 
@@ -438,10 +455,26 @@ def _print_check(result, sc, reps: int, seed: int, tfile: Path) -> None:
         out_console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
-def _sweep_backend(workers: int, scheduler: str | None, dask_local: int):
+def _sweep_backend(workers: int, scheduler: str | None, dask_local: int, tasks: int | None = None):
+    """The backend, with local processes capped by this machine's cores and by the tasks there are
+    (a capped request is said on stderr)."""
+    import os
+
     from sim.runner import Backend
 
-    return Backend(workers=workers, scheduler=scheduler, dask_local=dask_local)
+    cores = os.cpu_count() or 1
+    cap = min(cores, tasks) if tasks else cores
+
+    def capped(asked: int, option: str) -> int:
+        if asked > cap:
+            why = f"{cores} cores" if cap == cores else f"{tasks} tasks"
+            err_console.print(f"note: {option} {asked}: capped at {cap} ({why})", markup=False,
+                              highlight=False)
+            return cap
+        return asked
+
+    return Backend(workers=capped(workers, "--workers"), scheduler=scheduler,
+                   dask_local=capped(dask_local, "--dask-local") if dask_local else 0)
 
 
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="local processes")]
@@ -470,7 +503,7 @@ def sweep(
     with _bad_input():
         sw = load_sweep(file)
         _writable(out)
-    backend = _sweep_backend(workers, scheduler, dask_local)
+    backend = _sweep_backend(workers, scheduler, dask_local, len(sw.tasks()))
     if not quiet:
         out_console.print(f"sweep '{sw.spec.name}': {sw.points} point{'s' if sw.points > 1 else ''} x "
                           f"{len(sw.policy_names)} polic{'ies' if len(sw.policy_names) > 1 else 'y'} x "
@@ -598,6 +631,7 @@ def compare(
                                 "scenario files")
         for p in scenarios:
             load_scenario(p, set_ or [])  # every file's problem before any work
+        _reps_bounded(reps, len(scenarios))
         unknown = [m for m in metrics if m not in _METRIC_NAMES]
         if unknown:
             raise ScenarioError("--metric", unknown[0], "unknown metric (known: "
@@ -607,7 +641,9 @@ def compare(
     progress = _LazyProgress(quiet, "compare")
     try:
         comp = run_comparison(scenarios, reps=reps, seed=seed,
-                              backend=_sweep_backend(workers, None, 0), progress=progress,
+                              backend=_sweep_backend(workers, None, 0,
+                                                     len(scenarios) * -(-reps // 100)),
+                              progress=progress,
                               overrides=set_ or [], events=out is not None)
     finally:
         progress.close()
@@ -621,11 +657,20 @@ def compare(
     for m in metrics:
         rows = comp.table[comp.table["metric"] == m].set_index("policy")
         for i, name in enumerate(names):
+            if name not in rows.index:  # every replication of it failed (below)
+                table.add_row(m if i == 0 else "", name, "-", "-", "-", "-",
+                              end_section=i == len(names) - 1)
+                continue
             r = rows.loc[name]
             cells = ("", "", "") if i == 0 else format_difference(r)
             table.add_row(m if i == 0 else "", name, format_number(r["mean"]), *cells,
                           end_section=i == len(names) - 1)
     out_console.print(table)
+    failed = comp.summary[comp.summary["error"] != ""]
+    for name, group in failed.groupby("policy", sort=False):
+        err_console.print(f"warning: {name}: {len(group)} of {comp.reps} replications failed and are "
+                          f"left out; the first: {group['error'].iloc[0]}", markup=False,
+                          highlight=False, soft_wrap=True)
     out_console.print("diff.: paired difference from the first scenario; var. red. xN: independent "
                       "seeds would need N times the replications "
                       "for an interval as narrow; 'constant': the difference is the same on every "
@@ -684,8 +729,8 @@ def sensitivity(
     progress = _LazyProgress(quiet, sw.spec.name)
     with _bad_input():
         try:
-            run_sweep(sw, out, _sweep_backend(workers, None, 0), resume=resume, progress=progress,
-                      argv=sys.argv[1:])
+            run_sweep(sw, out, _sweep_backend(workers, None, 0, len(sw.tasks())), resume=resume,
+                      progress=progress, argv=sys.argv[1:])
         except SweepStoreError as exc:
             raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
         finally:

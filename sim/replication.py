@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sim.metrics import replication_metrics
+from sim.model.events import EventBudgetExceeded
 from sim.model.world import World
 from sim.scenario.schema import Scenario
 
@@ -22,5 +23,8 @@ class Replication(NamedTuple):
 def run_replication(scenario: Scenario, seed: int, rep: int) -> Replication:
     """Simulate replication ``rep`` of root seed ``seed``; the result depends on nothing else."""
     world = World(scenario, seed, rep)
-    rows = world.run().rows
+    try:
+        rows = world.run().rows
+    except EventBudgetExceeded as exc:
+        raise EventBudgetExceeded(f"replication {rep} of seed {seed}: {exc}") from None
     return Replication(rows, {"rep": rep, "seed": seed, **replication_metrics(rows, scenario)})

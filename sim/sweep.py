@@ -44,7 +44,7 @@ from sim.scenario.values import key_problem, value_problem, with_values
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Factor(_Strict):
@@ -72,9 +72,10 @@ class Factor(_Strict):
 
 class Design(_Strict):
     kind: Literal["factorial", "lhs", "sobol"] = "factorial"
-    points: Annotated[int, Field(ge=1)] | None = Field(None, description="points of an lhs or "
-                                                       "sobol design (sobol: a power of 2)")
-    seed: int = Field(0, description="seed of the design's own randomness (lhs, scrambled sobol)")
+    points: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="points of an lhs or sobol design (sobol: a power of 2)")
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(
+        0, description="seed of the design's own randomness (lhs, scrambled sobol)")
 
 
 class SweepFile(_Strict):
@@ -82,9 +83,11 @@ class SweepFile(_Strict):
     description: str = ""
     base: str = Field(description="base scenario file, relative to the sweep file")
     policies: dict[str, str] = Field({}, description="name -> scenario file; default: the base")
-    reps: Annotated[int, Field(ge=1)] = Field(description="replications per design point and policy")
-    seed: Annotated[int, Field(ge=0)] = 0
-    batch_reps: Annotated[int, Field(ge=1)] = Field(100, description="replications per task")
+    reps: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        description="replications per design point and policy")
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    batch_reps: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="replications per "
+                                                                "task")
     design: Design = Design()
     factors: dict[str, Factor] = {}
 
@@ -96,6 +99,10 @@ class SweepFile(_Strict):
                 raise ValueError(f"factors.{name}: a factorial design needs 'values'")
             if kind != "factorial" and f.values is not None:
                 raise ValueError(f"factors.{name}: an {kind} design needs 'low' and 'high'")
+        if kind == "factorial":
+            size = math.prod(len(f.values or []) for f in self.factors.values())
+            if size > 100_000:
+                raise ValueError(f"factors: a factorial of {size:,} points; at most 100,000")
         if kind != "factorial":
             if self.design.points is None:
                 raise ValueError(f"design.points: an {kind} design needs a number of points")
@@ -218,7 +225,20 @@ def load_sweep(path: str | Path) -> Sweep:
                 if problem:
                     raise ScenarioError(path, f"factors.{name}", f"{v:g} under policy '{pname}': "
                                                                  f"{problem}")
-    return Sweep(path, spec, design_points(spec), policies)
+    design = design_points(spec)
+    first = next(iter(policies.values()))
+    from sim.scenario.values import current_value
+
+    for name, f in spec.factors.items():  # a count takes whole values: record the one that runs
+        if isinstance(current_value(first, f.key), int) and not isinstance(
+                current_value(first, f.key), bool):
+            design[name] = design[name].round()
+    total = len(design) * len(policies) * spec.reps
+    if total > 1_000_000_000:
+        raise ScenarioError(path, "reps", f"{total:,} replications in all ({len(design):,} points x "
+                                          f"{len(policies)} policies x {spec.reps:,}); at most "
+                                          "1,000,000,000")
+    return Sweep(path, spec, design, policies)
 
 
 class SweepRun(NamedTuple):

@@ -284,3 +284,17 @@ def test_export_writes_every_table_as_csv_json_or_parquet(tmp_path):
         p = esim("export", *args)
         assert p.returncode == 2 and said in p.stderr and p.stderr.count("\n") == 1, p.stderr
     assert not (run / "export-xls").exists()
+
+
+def test_absurd_requests_are_refused_up_front_with_what_they_would_need(tmp_path):
+    for args, said in ((("run", str(BASELINE), "--reps", "1000000000"),
+                        "1,000,000,000 replications would hold about 64,000 GB"),
+                       (("run", str(BASELINE), "--seed", str(2**64)), "--seed"),
+                       (("compare", str(BASELINE), str(BASELINE), "--reps", "200000"),
+                        "200,000 replications would hold about 26 GB")):
+        p = esim(*args, "--out", str(tmp_path / "o"))
+        assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
+    assert not (tmp_path / "o").exists()
+    p = esim("compare", str(BASELINE), "scenarios/policies/never.toml", "-n", "4", "-q",
+             "--workers", "1000", "-m", "attacks")
+    assert p.returncode == 0 and "--workers 1000: capped at" in p.stderr, p.stderr

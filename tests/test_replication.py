@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 
 import sim
 from sim.metrics import METRIC_COLUMNS
@@ -121,3 +122,26 @@ def test_a_rung_stays_current_for_the_ladder_memory_after_its_event(baseline):
     assert days[int(Rung.LETHAL_ATTACK)] == memory  # days 10 .. 10 + memory - 1
     assert days[int(Rung.HARASSMENT)] == memory
     assert sum(days) == round(baseline.horizon_hours / 24.0)
+
+
+def test_a_replication_past_its_event_budget_is_an_error_never_a_hang(baseline, monkeypatch):
+    from sim.model import events as ev
+    from sim.runner import run_batch
+
+    monkeypatch.setattr(ev, "MAX_EVENTS", 100)  # the baseline records about 255
+    with pytest.raises(ev.EventBudgetExceeded, match="replication 3 of seed 7: more than 100 events"):
+        sim.run_replication(baseline, 7, 3)
+    rows = run_batch(baseline, 7, 0, "base", 0, 2)  # in a sweep: error rows, the sweep goes on
+    assert rows["error"].str.startswith("EventBudgetExceeded").all() and rows["attacks"].isna().all()
+    monkeypatch.setattr(ev, "MAX_EVENTS", 10_000)
+    assert sim.run_replication(baseline, 7, 3).metrics["attacks"] > 0  # within budget: as before
+
+
+def test_rates_past_the_budget_end_esim_run_with_one_line(tmp_path):
+    from tests.test_cli import esim
+
+    p = esim("run", "scenarios/policies/never.toml", "-n", "2", "-q", "--out", str(tmp_path / "o"),
+             "--set", "militia.background_rate_per_day=100", "--set", "militia.branching_ratio=0.99",
+             "--set", "patron.enabled=false")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "more than 200,000 events" in p.stderr and not (tmp_path / "o").exists()

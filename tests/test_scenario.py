@@ -178,11 +178,52 @@ def test_the_scenario_key_reference_is_current_and_complete():
         "docs/scenario-keys.md is stale: run `make docs`"
     # every key of the schema is there, with its bounds, unit and the baseline's source
     for key, bounds, unit in (("militia.branching_ratio", "0 to below 1", ""),
-                              ("b1b.block_time_hours", "above 0", "hours"),
-                              ("militia.background_rate_per_day", ">= 0", "per day"),
-                              ("command.packages.<severity>.targets", ">= 0", "")):
+                              ("b1b.block_time_hours", "above 0 to 1,000,000", "hours"),
+                              ("militia.background_rate_per_day", "0 to 100", "per day"),
+                              ("command.weather.recheck_hours", "0.01 to 8,760", "hours"),
+                              ("command.packages.<severity>.targets", "0 to 1,000,000", "")):
         row = next(line for line in text.splitlines() if line.startswith(f"| `{key}` |"))
         cells = [c.strip() for c in row.split(" | ")]
         assert cells[2] == bounds and cells[3] == unit, row
     row = next(line for line in text.splitlines() if line.startswith("| `b1b.block_time_hours` |"))
     assert "44.0 — article" in row
+
+
+def _numeric_keys(tree, prefix=""):
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from _numeric_keys(v, f"{key}.")
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            yield key
+
+
+NUMERIC_KEYS = sorted(_numeric_keys(load_scenario(BASELINE).model_dump(mode="python")))
+
+
+def test_every_numeric_key_refuses_non_finite_and_absurd_values_naming_the_key():
+    from sim.scenario.loader import _apply_overrides, _load_chain, validate
+
+    origin: dict = {}
+    base = _load_chain(BASELINE, origin, ())
+    assert len(NUMERIC_KEYS) > 150
+    for key in NUMERIC_KEYS:
+        for raw in ("inf", "-inf", "nan", "1e300", "-1e300"):
+            import copy
+
+            data, where = copy.deepcopy(base), dict(origin)
+            _apply_overrides(data, [f"{key}={raw}"], where)
+            with pytest.raises(ScenarioError) as err:
+                validate(data, where, str(BASELINE))
+            assert err.value.file == "--set" and err.value.key_path == key, (key, raw, str(err.value))
+
+
+def test_a_non_finite_value_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
+    from tests.test_cli import esim
+
+    for setting in ("militia.background_rate_per_day=inf", "drivers.gaza_truce.rate_multiplier=1e308",
+                    "militia.excitation_decay_days=inf", "b1b.tanker_pool=1e9"):
+        p = esim("run", str(BASELINE), "-n", "2", "-q", "--set", setting, "--out", str(tmp_path / "o"))
+        assert p.returncode == 2 and p.stderr.count("\n") == 1, (setting, p.stderr)
+        assert p.stderr.startswith(f"error: --set: {setting.split('=')[0]}:")
+    assert list(tmp_path.iterdir()) == []

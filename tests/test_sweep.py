@@ -367,3 +367,34 @@ def test_resume_redoes_a_truncated_empty_or_foreign_batch_file(tmp_path):
     assert f"{len(files) - 3} batches already done" in p.stdout  # the three bad ones rerun
     assert not (out / "batches" / "p99999-q00-r0000000.parquet").exists()
     pd.testing.assert_frame_equal(SweepStore(out).summary(), whole)
+
+
+def test_sweep_designs_are_bounded_finite_and_record_the_values_that_run(tmp_path):
+    base = ROOT / "scenarios/baseline.toml"
+    cases = {
+        "factorial": ("[factors.a]\nkey = \"militia.excitation_decay_days\"\n"
+                      "values = [" + ", ".join(str(1.0 + i) for i in range(400)) + "]\n"
+                      "[factors.b]\nkey = \"militia.capacity_regeneration_days\"\n"
+                      "values = [" + ", ".join(str(1.0 + i) for i in range(400)) + "]\n",
+                      "a factorial of 160,000 points; at most 100,000"),
+        "infinite": ("[design]\nkind = \"lhs\"\npoints = 4\n[factors.r]\n"
+                     "key = \"militia.background_rate_per_day\"\nlow = 1.0\nhigh = inf\n",
+                     "finite number"),
+        "huge": ("[factors.r]\nkey = \"militia.background_rate_per_day\"\nvalues = [1.0, 1e9]\n",
+                 "less than or equal to 100"),
+        "seed": ("[design]\nkind = \"lhs\"\npoints = 4\nseed = -1\n[factors.r]\n"
+                 "key = \"militia.background_rate_per_day\"\nlow = 1.0\nhigh = 2.0\n",
+                 "design.seed"),
+    }
+    for name, (extra, said) in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'name = "x"\nbase = "{base}"\nreps = 2\n{extra}')
+        with pytest.raises(ScenarioError, match=said):
+            load_sweep(path)
+    # a count varied over a range runs whole values: the design records what ran
+    path = tmp_path / "count.toml"
+    path.write_text(f'name = "x"\nbase = "{base}"\nreps = 2\n[design]\nkind = "lhs"\npoints = 8\n'
+                    '[factors.pool]\nkey = "b1b.tanker_pool"\nlow = 1.0\nhigh = 6.0\n')
+    sw = load_sweep(path)
+    assert (sw.design["pool"] == sw.design["pool"].round()).all()
+    assert all(sw.scenario(p, 0).b1b.tanker_pool == sw.design.at[p, "pool"] for p in range(8))

@@ -294,7 +294,7 @@ def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:
         documented, _ = documented_interval(t, targets.words)
         if b.enabled and documented > capacity:
             notes.append(
-                f"{documented:g} munitions (seed) exceed what {b.aircraft_per_package} B-1Bs carry: "
+                f"{documented:g} munitions (article) exceed what {b.aircraft_per_package} B-1Bs carry: "
                 f"{b.aircraft_per_package} x {b.weapons_per_aircraft.get(b.loadout, 0)} {b.loadout} "
                 f"= {capacity} (docs/sources.md §1, §5.2). The model keeps the B-1B loads and "
                 f"delivers a share b1b.weapon_share = {b.weapon_share:g} of a package's weapons "

@@ -110,13 +110,23 @@ def documented_attack_detail(key: str) -> str:
 #: aircraft or armed drones on call that engage a launch team in self-defence.
 ASSETS = ("", "fighter", "bomber", "drone", "self_defense")
 
+#: The most events one replication may record: the baseline records about 255. A scenario whose
+#: rates run past it ends the replication with :class:`EventBudgetExceeded`, never a hang.
+MAX_EVENTS = 200_000
+
+
+class EventBudgetExceeded(RuntimeError):
+    """A replication recorded more than :data:`MAX_EVENTS` events."""
+
+
 class EventLog:
     """Append-only log of one replication's events, in time order."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_EVENTS) -> None:
         self.rows: list[tuple] = []
+        self.limit = limit
 
     def record(self, t_hours: float, event: str, actor: str, *, country: str = "",
                location: str = "", package: int = -1, asset: str = "", rung: int = 0,
@@ -126,6 +136,11 @@ class EventLog:
                civilians_killed: int = 0, militia_capacity: float = math.nan,
                wait_hours: float = 0.0, detail: str = "") -> None:
         """Record one event; the fields are :data:`COLUMNS`, in order (an unknown one is an error)."""
+        if len(self.rows) >= self.limit:
+            raise EventBudgetExceeded(
+                f"more than {self.limit:,} events by hour {t_hours:,.0f} of the replication (the "
+                f"baseline records about 255 in all): the scenario's rates are beyond what this "
+                f"model is for")
         self.rows.append((t_hours, event, actor, country, location, package, asset, rung, severity,
                           weapon, salvo, intercepted, us_killed, us_injured, aircraft, targets,
                           destroyed, munitions, militia_killed, civilians_killed,

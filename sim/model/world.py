@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import simpy
 
+from sim.model import events as ev
 from sim.model.attacks import AttackTable, InjuryReports
 from sim.model.command import USCommand
 from sim.model.events import EventLog
@@ -60,7 +61,7 @@ class World:
         self.scenario = scenario
         self.env = simpy.Environment()
         self.streams = Streams(seed, rep)
-        self.log = EventLog()
+        self.log = EventLog(ev.MAX_EVENTS)
         self.horizon = scenario.horizon_hours
         tables = tables_for(scenario)
         self.targets = tables.targets

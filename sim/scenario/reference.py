@@ -42,17 +42,21 @@ def _unit(name: str, bounds: str) -> str:
     return ""
 
 
+def _num(x: float) -> str:
+    return f"{x:,.10g}"
+
+
 def _bounds(info) -> str:
     lo = hi = None
     for m in info.metadata:
         if isinstance(m, at.Ge):
-            lo = f"{m.ge:g}"
+            lo = _num(m.ge)
         elif isinstance(m, at.Gt):
-            lo = f"above {m.gt:g}"
+            lo = f"above {_num(m.gt)}"
         elif isinstance(m, at.Le):
-            hi = f"{m.le:g}"
+            hi = _num(m.le)
         elif isinstance(m, at.Lt):
-            hi = f"below {m.lt:g}"
+            hi = f"below {_num(m.lt)}"
     if lo is not None and hi is not None:
         return f"{lo} to {hi}"
     if lo is not None:

@@ -13,11 +13,22 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: The largest magnitude of any number of a scenario: beyond it a value is a typo, not a scenario.
+MAX_MAGNITUDE = 1_000_000
+#: The longest scenario, in days (ten years).
+MAX_SCENARIO_DAYS = 3660
+
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-PositiveInt = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
+Positive = Annotated[float, Field(gt=0.0, le=MAX_MAGNITUDE)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_MAGNITUDE)]
+PositiveInt = Annotated[int, Field(ge=1, le=MAX_MAGNITUDE)]
+#: A rate of events per day: at most 100 a day (the campaign's was below 2).
+RatePerDay = Annotated[float, Field(ge=0.0, le=100.0)]
+#: A multiplier of a rate or a count: at most 100 times.
+Multiplier = Annotated[float, Field(ge=0.0, le=100.0)]
+#: How often a waiting process looks again, in hours: at least every 36 seconds, at most once a year.
+RecheckHours = Annotated[float, Field(ge=0.01, le=8760.0)]
 
 Country = Literal["Iraq", "Syria", "Jordan"]
 WeaponType = Literal["rocket", "drone", "ballistic_missile"]
@@ -33,7 +44,7 @@ SEVERITY_LEVELS: tuple[str, ...] = get_args(SeverityLevel)
 class Section(BaseModel):
     """Base of every section: unknown keys are errors, values are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LogNormalHours(Section):
@@ -63,7 +74,7 @@ class Driver(Section):
 
     start_date: dt.date
     end_date: dt.date = Field(description="last day of the window, inclusive")
-    rate_multiplier: NonNegative
+    rate_multiplier: Multiplier
     source: str = ""
 
 
@@ -99,16 +110,16 @@ class Patron(Section):
 class Militia(Section):
     """Attack generation: a self-exciting point process with strike responses and a halt regime."""
 
-    background_rate_per_day: NonNegative
+    background_rate_per_day: RatePerDay
     branching_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         description="expected attacks triggered by one attack (Hawkes branching ratio)"
     )
     excitation_decay_days: Positive
-    counter_retaliation_attacks_per_severity: NonNegative = Field(
+    counter_retaliation_attacks_per_severity: Multiplier = Field(
         description="expected extra attacks in the burst after a strike, per unit of strike severity"
     )
     counter_retaliation_decay_days: Positive
-    deterrence_per_severity: NonNegative = Field(
+    deterrence_per_severity: Multiplier = Field(
         description="log-suppression of the attack rate added per unit of strike severity"
     )
     deterrence_decay_days: Positive
@@ -122,7 +133,8 @@ class WeaponProfile(Section):
     """One militia weapon type."""
 
     share: NonNegative = Field(description="relative frequency among attacks")
-    salvo_mean: Annotated[float, Field(ge=1.0)] = Field(description="mean projectiles per attack")
+    salvo_mean: Annotated[float, Field(ge=1.0, le=1000.0)] = Field(
+        description="mean projectiles per attack")
     harm_probability_per_hit: Probability = Field(
         description="chance that one projectile that is not intercepted harms US personnel"
     )
@@ -134,7 +146,8 @@ class Casualties(Section):
     injured_median: Positive = Field(description="median injured in a harmful attack")
     injured_log_sigma: NonNegative
     killed_probability: Probability = Field(description="chance that a harmful attack kills")
-    killed_mean: Annotated[float, Field(ge=1.0)] = Field(description="mean killed in a lethal attack")
+    killed_mean: Annotated[float, Field(ge=1.0, le=10_000.0)] = Field(
+        description="mean killed in a lethal attack")
     late_diagnosis_share: Probability = Field(
         0.0, description="share of the injured diagnosed later (mostly brain injuries): reported "
                          "diagnosis_delay after the attack")
@@ -217,7 +230,7 @@ class Weather(Section):
     """A strike waits for clear weather over the targets."""
 
     clear_probability: Probability
-    recheck_hours: Positive
+    recheck_hours: RecheckHours
 
 
 class TargetedStrike(Section):
@@ -227,7 +240,7 @@ class TargetedStrike(Section):
     escorts_killed_mean: NonNegative
     munitions: PositiveInt
     capacity_loss: Probability
-    standalone_per_day: NonNegative = Field(
+    standalone_per_day: RatePerDay = Field(
         0.0, description="rate of strikes on commanders ordered on their own, without a package")
 
 
@@ -274,7 +287,7 @@ class B1B(Section):
     fleet_at_home_base: NonNegativeInt
     mission_capable_rate: Probability
     aircraft_per_package: PositiveInt
-    availability_recheck_hours: Positive
+    availability_recheck_hours: RecheckHours
     generation: LogNormalHours
     generation_on_warning_order: bool = Field(
         description="generation starts when the decision starts (a warning order), not after it")
@@ -329,7 +342,7 @@ class Facility(Section):
     name: str
     country: Country
     weight: NonNegative = Field(description="relative chance of being chosen for a package")
-    occupancy_factor: NonNegative = Field(1.0, description="multiplier on the occupants of its targets "
+    occupancy_factor: Multiplier = Field(1.0, description="multiplier on the occupants of its targets "
                                                            "(a headquarters holds more people)")
 
 
@@ -394,6 +407,10 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
     """Return ``(key_path, reason)`` for the first broken cross-reference, or None."""
     if s.meta.end_date < s.meta.start_date:
         return "meta.end_date", f"{s.meta.end_date} is before meta.start_date {s.meta.start_date}"
+    days = (s.meta.end_date - s.meta.start_date).days + 1
+    if days > MAX_SCENARIO_DAYS:
+        return "meta.end_date", (f"the scenario spans {days:,} days; at most {MAX_SCENARIO_DAYS:,} "
+                                 "(ten years)")
     for key, d in s.drivers.items():
         if d.end_date < d.start_date:
             return f"drivers.{key}.end_date", "is before its start_date"
