@@ -502,6 +502,12 @@ def sweep(
 
     with _bad_input():
         sw = load_sweep(file)
+        if scheduler is not None:
+            from sim.runner import scheduler_problem
+
+            problem = scheduler_problem(scheduler)
+            if problem:
+                raise ScenarioError("--scheduler", "", problem)
         _writable(out)
     backend = _sweep_backend(workers, scheduler, dask_local, len(sw.tasks()))
     if not quiet:
@@ -543,17 +549,17 @@ def results(
     with _bad_input():
         if not (folder / SWEEP_MANIFEST).is_file():
             raise ScenarioError(folder, "", f"no {SWEEP_MANIFEST}: not a sweep's result folder")
+        info = store.manifest()
         summary = store.summary()
-    if summary.empty:
-        out_console.print(f"{folder}: no finished batches yet", highlight=False)
-        return
-    design = store.design()
+        if summary.empty:
+            out_console.print(f"{folder}: no finished batches yet", highlight=False)
+            return
+        design = store.design()
     metrics = tuple(metric) if metric else HEADLINE
     with _bad_input():
         unknown = [m for m in metrics if m not in summary.columns and not m.startswith("outcome=")]
         if unknown:
             raise ScenarioError(folder, "--metric", f"unknown metric '{unknown[0]}'")
-    info = store.manifest()
     if paired_:
         _print_paired_by_point(summary, design, metrics, info)
         return

@@ -158,6 +158,29 @@ def _typed_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Seconds between looks at a Dask cluster while no batch finishes, and how long a cluster may have
+#: no worker at all before the sweep ends with a line that says how to resume.
+DASK_POLL_S = 5.0
+DASK_NO_WORKER_S = 60.0
+
+
+def scheduler_problem(address: str, timeout_s: float = 5.0) -> str | None:
+    """Why ``address`` is not a Dask scheduler this machine can reach, or None: checked before a
+    sweep writes anything."""
+    import re
+    import socket
+
+    m = re.fullmatch(r"(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})", address)
+    if m is None:
+        return f"'{address}' is not a scheduler address (tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786)"
+    host, port = m.group(2).strip("[]"), int(m.group(3))
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"nothing answers at {address} ({exc.strerror or type(exc).__name__})"
+    return None
+
+
 class Backend:
     """Where batches run: ``in-process``, a local pool of spawned processes, or Dask distributed."""
 
@@ -204,7 +227,11 @@ class Backend:
                     pending[pool.submit(fn, *args)] = i
 
     def _dask(self, fn, calls):
-        from dask.distributed import Client, LocalCluster, as_completed
+        import time
+        from concurrent.futures import CancelledError
+
+        from dask.distributed import Client, LocalCluster, wait
+        from distributed.scheduler import KilledWorker
 
         cluster = None
         if self.scheduler:
@@ -223,15 +250,41 @@ class Backend:
             futures = {}
             for i, args in itertools.islice(it, window):
                 futures[client.submit(fn, *args, pure=False)] = i
-            queue = as_completed(list(futures))
-            for fut in queue:
-                i = futures.pop(fut)
-                yield i, fut.result()
-                fut.release()
-                for j, args in itertools.islice(it, 1):
-                    new = client.submit(fn, *args, pure=False)
-                    futures[new] = j
-                    queue.add(new)
+            lost = ("the finished batches are saved: run the same command with --resume once the "
+                    "cluster is back")
+            idle_since: float | None = None
+            while futures:
+                try:
+                    done, _ = wait(list(futures), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                except (CancelledError, OSError) as exc:
+                    raise ConnectionError(f"lost the Dask scheduler ({type(exc).__name__}); "
+                                          f"{lost}") from None
+                if not done:  # nothing finished for a while: is anyone still working?
+                    try:
+                        workers = len(client.scheduler_info().get("workers", {}))
+                    except (OSError, TimeoutError) as exc:
+                        raise ConnectionError(f"lost the Dask scheduler ({type(exc).__name__}); "
+                                              f"{lost}") from None
+                    if workers:
+                        idle_since = None
+                    elif idle_since is None:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > DASK_NO_WORKER_S:
+                        raise ConnectionError(f"no Dask worker for {DASK_NO_WORKER_S:.0f} s; {lost}")
+                    continue
+                for fut in done:
+                    i = futures.pop(fut)
+                    try:
+                        result = fut.result()
+                    except (CancelledError, OSError, KilledWorker) as exc:
+                        raise ConnectionError(f"lost the Dask cluster ({type(exc).__name__}); "
+                                              f"{lost}") from None
+                    yield i, result
+                    fut.release()
+                    for j, args in itertools.islice(it, 1):
+                        futures[client.submit(fn, *args, pure=False)] = j
         finally:
             client.close()
             if cluster is not None:

@@ -218,7 +218,7 @@ class SweepStore:
         so that it runs again."""
         manifest_path = self.out / SWEEP_MANIFEST
         if manifest_path.is_file():
-            held = json.loads(manifest_path.read_text(encoding="utf-8"))
+            held = self.manifest()
             if held.get("fingerprint") != fingerprint:
                 raise SweepStoreError(f"{self.out} holds results of another sweep (or of this one "
                                       "before its files changed); use another --out")
@@ -270,7 +270,21 @@ class SweepStore:
         return frame.sort_values(["point", "policy", "rep"], kind="stable").reset_index(drop=True)
 
     def design(self) -> pd.DataFrame:
-        return pd.read_parquet(self.out / DESIGN)
+        try:
+            return pd.read_parquet(self.out / DESIGN)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+            raise SweepStoreError(f"{self.out / DESIGN}: unreadable ({type(exc).__name__}); "
+                                  "--resume writes it again") from None
 
     def manifest(self) -> dict:
-        return json.loads((self.out / SWEEP_MANIFEST).read_text(encoding="utf-8"))
+        """The sweep's ``sweep.json``; an unreadable one is a :class:`SweepStoreError`."""
+        path = self.out / SWEEP_MANIFEST
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SweepStoreError(f"{path}: unreadable ({type(exc).__name__}); the batches are "
+                                  "untouched: restore the file or start the sweep in another "
+                                  "--out") from None
+        if not isinstance(info, dict):
+            raise SweepStoreError(f"{path}: not a sweep's manifest")
+        return info
