@@ -39,23 +39,30 @@ err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False,
                                             metavar="SCENARIO")]
-#: The most replications ``esim run`` and ``esim compare`` hold in memory (with their events);
-#: ``esim sweep`` keeps one summary row per replication and has no such limit.
-MAX_REPS = 100_000
-#: Memory a baseline replication's events take in a run's frames (measured: BENCHMARKS.md).
-BYTES_PER_REP = 64_000
+#: The most replications whose events ``esim run`` and ``esim compare --out`` hold in memory, and
+#: the most replications a comparison holds at all; ``esim sweep`` keeps one summary row per
+#: replication and has no such limit.
+MAX_EVENT_REPS = 20_000
+MAX_SUMMARY_REPS = 1_000_000
+#: Peak memory of a baseline run per replication with its events, and per summary row (tracemalloc
+#: over 300 replications, 2026-11-29: 261 kB and 265 bytes; BENCHMARKS.md).
+BYTES_PER_REP = 261_000
+BYTES_PER_ROW = 300
 RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, metavar="N", help="replications")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, metavar="SEED",
                                       help="root seed of the random numbers")]
 
 
-def _reps_bounded(reps: int, scenarios: int = 1) -> None:
-    """Refuse up front a run that would hold more replications in memory than a laptop has."""
-    if reps > MAX_REPS:
-        gb = reps * scenarios * BYTES_PER_REP / 1e9
-        raise ScenarioError("--reps", "", f"{reps:,} replications would hold about {gb:,.0f} GB of "
-                            f"events in memory; at most {MAX_REPS:,} here: for more, run a sweep "
-                            "(esim sweep keeps one summary row per replication)")
+def _reps_bounded(reps: int, scenarios: int = 1, events: bool = True) -> None:
+    """Refuse up front a run that would hold more in memory than a laptop has (about 5 GB)."""
+    total = reps * scenarios
+    limit, per = (MAX_EVENT_REPS, BYTES_PER_REP) if events else (MAX_SUMMARY_REPS, BYTES_PER_ROW)
+    if total > limit:
+        what = "with their events " if events else ""
+        raise ScenarioError("--reps", "", f"{total:,} replications {what}would need about "
+                            f"{total * per / 1e9:,.1f} GB of memory; at most {limit:,} here: for "
+                            "more, run a sweep (esim sweep keeps one summary row per replication "
+                            "and writes each batch as it finishes)")
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE",
@@ -637,7 +644,7 @@ def compare(
                                 "scenario files")
         for p in scenarios:
             load_scenario(p, set_ or [])  # every file's problem before any work
-        _reps_bounded(reps, len(scenarios))
+        _reps_bounded(reps, len(scenarios), events=out is not None)
         unknown = [m for m in metrics if m not in _METRIC_NAMES]
         if unknown:
             raise ScenarioError("--metric", unknown[0], "unknown metric (known: "

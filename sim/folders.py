@@ -130,6 +130,10 @@ class FolderWriter:
         """Raise :class:`FolderError` now, before any work, if the result cannot go to ``out``."""
         if self.out.exists() and not self.out.is_dir():
             raise FolderError(f"{self.out} exists and is not a folder")
+        here = Path.cwd().resolve()
+        if self.out.resolve() == here or self.out.resolve() in here.parents:
+            raise FolderError(f"{self.out} is the working folder or holds it: name a result "
+                              "folder inside it")
         if not is_replaceable(self.out, self.owned):
             raise FolderError(f"{self.out} holds other files (it is not a result folder of esim): "
                               "choose another folder")

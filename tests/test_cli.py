@@ -288,10 +288,11 @@ def test_export_writes_every_table_as_csv_json_or_parquet(tmp_path):
 
 def test_absurd_requests_are_refused_up_front_with_what_they_would_need(tmp_path):
     for args, said in ((("run", str(BASELINE), "--reps", "1000000000"),
-                        "1,000,000,000 replications would hold about 64,000 GB"),
+                        "1,000,000,000 replications with their events would need about "
+                        "261,000.0 GB"),
                        (("run", str(BASELINE), "--seed", str(2**64)), "--seed"),
                        (("compare", str(BASELINE), str(BASELINE), "--reps", "200000"),
-                        "200,000 replications would hold about 26 GB")):
+                        "400,000 replications with their events would need about 104.4 GB")):
         p = esim(*args, "--out", str(tmp_path / "o"))
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
     assert not (tmp_path / "o").exists()

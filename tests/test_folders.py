@@ -75,6 +75,9 @@ def test_a_result_never_replaces_a_folder_that_is_not_ours(tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["notes"]  # nothing else written
     p = esim("report", str(tmp_path), "--html", str(tmp_path))
     assert p.returncode == 2 and p.stderr.count("\n") == 1
+    p = esim("run", str(BASELINE), "-n", "2", "-q", "--out", ".", cwd=mine)  # the working folder
+    assert p.returncode == 2 and "is the working folder" in p.stderr
+    assert sorted(x.name for x in mine.iterdir()) == ["thesis.txt"]
 
 
 def test_an_error_while_writing_leaves_the_old_folder_and_no_temporary_one(tmp_path):
