@@ -20,7 +20,9 @@ def test_every_command_of_the_readme_and_the_lesson_runs_and_says_what_ran():
     lines = p.stdout.splitlines()
     ran = [line for line in lines if line.startswith("ok")]
     skipped = [line for line in lines if line.startswith("SKIP")]
-    assert len(ran) >= 30 and len(skipped) <= 5, p.stdout  # the walk skips only what it must
+    assert len(ran) >= 25, p.stdout
+    repeats = p.stdout.count("(the same command ran above")
+    assert len(skipped) - repeats <= 5, p.stdout  # besides repeats, the walk skips only what it must
     assert time.perf_counter() - started < 600
 
 
