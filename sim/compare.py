@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -174,22 +175,21 @@ def sobol_warnings(table: pd.DataFrame, base_samples: int) -> list[str]:
 
 # --- a comparison of scenarios on the same seeds ---------------------------------------------------
 
+@dataclass
 class Comparison:
     """Scenarios run on the same replication seeds: per-replication ``summary`` (a ``policy`` column
     names the scenario), the paired ``table`` from :func:`paired`, and the ``events`` when kept."""
 
-    def __init__(self, names, files, scenarios, overrides, summary, table, events, reps, seed,
-                 seconds):
-        self.names: list[str] = names
-        self.files: list[str] = files
-        self.scenarios = scenarios
-        self.overrides: list[str] = overrides
-        self.summary: pd.DataFrame = summary
-        self.table: pd.DataFrame = table
-        self.events: pd.DataFrame | None = events
-        self.reps: int = reps
-        self.seed: int = seed
-        self.seconds: float = seconds
+    names: list[str]
+    files: list[str]
+    scenarios: list
+    overrides: list[str]
+    summary: pd.DataFrame
+    table: pd.DataFrame
+    events: pd.DataFrame | None
+    reps: int
+    seed: int
+    seconds: float
 
 
 def comparison_names(files: list[str]) -> list[str]:

@@ -318,7 +318,7 @@ def test_plot_and_report_of_a_sweep_folder_draw_what_the_rows_say(tmp_path):
     p = esim("report", str(out), "--html", str(tmp_path / "s.html"))
     assert p.returncode == 0, p.stderr
     html = (tmp_path / "s.html").read_text()
-    assert "sweep t" in html or "sweep " in html
+    assert "escalation-sim: sweep t (" in html and "6 points x policies baseline, never" in html
     assert html.count('class="figure"') == 3 and "lag = command.decision_lag.bomber.median_hours" in html
 
 

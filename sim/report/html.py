@@ -268,9 +268,7 @@ def _check_section(results, reps: int) -> tuple[dict | None, str]:
 
     m = results.manifest
     s = results.scenario
-    source = m.get("scenario_file_absolute") or m.get("scenario_file")
-    if m.get("scenarios"):
-        source = str(Path(m["scenarios"][0]["file"]).resolve()) if not source else source
+    source = m.get("scenario_file_absolute") or m.get("scenario_file")  # a comparison: its first
     if not source:
         return None, "No predictive check: the folder's manifest does not name a scenario file."
     if not Path(source).is_file():
