@@ -39,15 +39,17 @@ err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False,
                                             metavar="SCENARIO")]
-#: The most replications whose events ``esim run`` and ``esim compare --out`` hold in memory, and
-#: the most replications a comparison holds at all; ``esim sweep`` keeps one summary row per
-#: replication and has no such limit.
+#: The most replications whose events ``esim compare --out`` holds in memory, and the most
+#: replications ``esim run`` (which writes events to disk a chunk at a time) and a comparison hold
+#: at all; ``esim sweep`` keeps one summary row per replication and has no such limit.
 MAX_EVENT_REPS = 20_000
 MAX_SUMMARY_REPS = 1_000_000
 #: Peak memory of a baseline run per replication with its events, and per summary row (tracemalloc
 #: over 300 replications, 2026-11-29: 261 kB and 265 bytes; BENCHMARKS.md).
 BYTES_PER_REP = 261_000
 BYTES_PER_ROW = 300
+#: events.parquet of the baseline per replication (1,200 replications: 7.5 MB, 2026-11-29), with room.
+DISK_BYTES_PER_REP = 8_000
 RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, metavar="N", help="replications")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, metavar="SEED",
                                       help="root seed of the random numbers")]
@@ -63,6 +65,19 @@ def _reps_bounded(reps: int, scenarios: int = 1, events: bool = True) -> None:
                             f"{total * per / 1e9:,.1f} GB of memory; at most {limit:,} here: for "
                             "more, run a sweep (esim sweep keeps one summary row per replication "
                             "and writes each batch as it finishes)")
+
+
+def _disk_bounded(out: Path, reps: int) -> None:
+    """Refuse up front a run whose events would not fit on the disk of ``out``."""
+    import shutil
+
+    parent = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
+    need, free = reps * DISK_BYTES_PER_REP, shutil.disk_usage(parent).free
+    if need > free:
+        raise ScenarioError("--reps", "", f"{reps:,} replications would write about "
+                            f"{need / 1e9:,.1f} GB of events; {parent} has {free / 1e9:,.1f} GB free")
+
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE",
@@ -179,31 +194,36 @@ def run(
     """Run replications of a scenario; write summary, events, resolved scenario and manifest."""
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
-        _reps_bounded(reps)
+        _reps_bounded(reps, events=False)  # the events go to disk a chunk at a time
         out_dir = out if out is not None else default_run_folder(scenario, set_ or [])
         _folder_ready(out_dir)
-    progress = _LazyProgress(quiet, f"{sc.meta.name}")
-    started = time.perf_counter()
-    with _bad_input():
-        try:
-            result = runner.run(sc, reps=reps, seed=seed, progress=progress)
-        finally:
-            progress.close()
-    wall = time.perf_counter() - started
+        _disk_bounded(out_dir, reps)
     from sim.scenario.sources import scenario_sources
 
-    info = manifest(sc, scenario, seed, reps, wall, argv=sys.argv[1:], overrides=set_ or [])
-    try:
-        write_run(out_dir, result, sc, info, scenario_sources(scenario, set_ or [], sc))
-    except OSError as exc:
-        err_console.print(f"error: {out_dir}: cannot write results ({exc.strerror})",
-                          markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    info = manifest(sc, scenario, seed, reps, 0.0, argv=sys.argv[1:], overrides=set_ or [])
+    progress = _LazyProgress(quiet, f"{sc.meta.name}")
+    started = time.perf_counter()
+
+    def timed(chunks):
+        yield from chunks
+        info["wall_seconds"] = round(time.perf_counter() - started, 3)
+
+    with _bad_input():
+        try:
+            summary = write_run(out_dir, timed(runner.run_chunks(sc, reps, seed, progress)), sc,
+                                info, scenario_sources(scenario, set_ or [], sc))
+        except OSError as exc:
+            err_console.print(f"error: {out_dir}: cannot write results ({exc.strerror})",
+                              markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        finally:
+            progress.close()
+    wall = info["wall_seconds"]
     out_console.print(
         f"[bold]{run_label(info)}[/bold]: {sc.meta.start_date.isoformat()} to "
         f"{sc.meta.end_date.isoformat()}, {wall:.1f} s "
         f"({reps / wall if wall else math.inf:,.0f} reps/s)", highlight=False, soft_wrap=True)
-    out_console.print(_summary_table(result.summary, "mean and 5-95% interval over replications"))
+    out_console.print(_summary_table(summary, "mean and 5-95% interval over replications"))
     out_console.print(f"results in {out_dir}/ (summary.parquet, events.parquet, "
                       f"scenario.resolved.toml, scenario.sources.json, manifest.json)",
                       highlight=False, soft_wrap=True)
@@ -291,6 +311,7 @@ def calibrate(
 ) -> None:
     """Fit the free parameters to the documented record with ABC-SMC (pyabc)."""
     from sim.calibrate import Settings, run_calibration, setup
+    from sim.calibrate.smc import CalibrationError, ResumeError
 
     with _bad_input():
         s = setup(priors)
@@ -321,8 +342,10 @@ def calibrate(
     with _bad_input():
         try:
             result = run_calibration(s, settings, out, resume=resume, on_generation=log)
-        except (FileNotFoundError, ValueError) as exc:
+        except ResumeError as exc:
             raise ScenarioError(out / "abc.db", "--resume", str(exc).split(": ", 1)[-1]) from None
+        except CalibrationError as exc:
+            raise ScenarioError(priors, "--population", str(exc)) from None
     abandoned = (f", and {result.abandoned_simulations:,} in an abandoned generation"
                  if result.abandoned_simulations else "")
     out_console.print(f"stopped: {result.stopped}; {result.simulations:,} simulations{abandoned}; "

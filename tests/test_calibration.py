@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import rows_of, tower_22, variant
 from hypothesis import given
@@ -20,9 +21,12 @@ from sim.calibrate.check import find_targets_file, judge, predictive_check, seri
 from sim.calibrate.coverage import POISSON_OVERRIDES, synthetic_problem
 from sim.calibrate.priors import load_priors, with_values
 from sim.calibrate.smc import (
+    CalibrationError,
     Problem,
+    ResumeError,
     Settings,
     calibrate,
+    minimum_population,
     point_estimate,
     posterior,
     scaled_crps,
@@ -262,10 +266,24 @@ def test_an_interrupted_calibration_resumes_from_its_last_generation(tmp_path):
     assert run.stopped == f"{TINY.max_generations} generations"
     assert resumed[0] == 2 and history.max_t == TINY.max_generations - 1
     assert history.n_populations == TINY.max_generations  # generations 0 and 1 kept, none twice
-    with pytest.raises(ValueError, match="other inputs"):
+    # with one worker and a seed, the resumed calibration is the uninterrupted one, particle for particle
+    whole = calibrate(problem, TINY, tmp_path / "whole.db", inputs).history
+    for t in range(TINY.max_generations):
+        pd.testing.assert_frame_equal(*(h.get_distribution(t=t)[0] for h in (history, whole)))
+    with pytest.raises(ResumeError, match="other inputs"):
         calibrate(problem, TINY, db, {"test": "changed"}, resume=True)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ResumeError, match="no calibration to resume"):
         calibrate(problem, TINY, tmp_path / "none.db", inputs, resume=True)
+
+
+def test_a_population_too_small_for_its_kernel_is_refused_before_any_simulation(tmp_path):
+    problem = _recovery_problem(truth=1.0)
+    need = minimum_population(len(problem.keys), "local")
+    assert need == 4 * (len(problem.keys) + 1)
+    with pytest.raises(CalibrationError, match=f"too small .* use at least {need}") as info:
+        calibrate(problem, dataclasses.replace(TINY, population=need - 1, transition="local"),
+                  tmp_path / "abc.db", {})
+    assert not isinstance(info.value, ResumeError) and not (tmp_path / "abc.db").exists()
 
 
 def test_weighted_quantiles_follow_the_weights():

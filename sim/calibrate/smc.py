@@ -18,8 +18,10 @@ fill a population in what is left.
 
 The pyabc history (SQLite) is written after every generation, so a calibration stopped at any point
 resumes from its last finished generation. A replication's seed is drawn from the root seed and the
-particle's parameter values, so the same parameters give the same simulation. With one worker and a
-seed the whole calibration is reproducible; with several workers pyabc accepts particles in the
+particle's parameter values, so the same parameters give the same simulation, and numpy's global
+generator (pyabc's proposals) is seeded at the start of every generation from the root seed and the
+generation's number. With one worker and a seed the whole calibration is reproducible, and a run
+stopped and resumed equals one that never stopped; with several workers pyabc accepts particles in the
 order they finish, and runs differ within Monte Carlo error.
 """
 
@@ -233,6 +235,24 @@ class RunBook:
         atomic_write(self.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+class CalibrationError(ValueError):
+    """A calibration that cannot start or go on: the message is one line for the user."""
+
+
+class ResumeError(CalibrationError):
+    """``--resume`` with nothing to resume, or a history started with other inputs."""
+
+
+#: LocalTransition fits each particle's covariance from its k = population / 4 nearest neighbours:
+#: with fewer than (parameters + 1) neighbours the covariance is singular and the weights become nan.
+LOCAL_NEIGHBOUR_SHARE = 4
+
+
+def minimum_population(parameters: int, transition: str) -> int:
+    """The smallest population the proposal kernel can be fitted from (``local``: 4 (n + 1))."""
+    return LOCAL_NEIGHBOUR_SHARE * (parameters + 1) if transition == "local" else 2
+
+
 class Run(NamedTuple):
     """What :func:`calibrate` did: the pyabc ``History``, why it stopped, and the simulations of a
     generation it abandoned (not in the history)."""
@@ -247,8 +267,14 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
     """Run (or resume) an ABC-SMC calibration.
 
     ``inputs`` describes what the run was started with (hashes of scenario, targets and priors);
-    resuming a run started with other inputs raises :class:`ValueError`.
+    resuming a run started with other inputs raises :class:`ResumeError`; a population too small
+    for the kernel, or a generation whose weights pyabc cannot normalise, :class:`CalibrationError`.
     """
+    need = minimum_population(len(problem.keys), settings.transition)
+    if settings.population < need:
+        raise CalibrationError(f"a population of {settings.population} is too small for "
+                               f"{len(problem.keys)} parameters with the '{settings.transition}' "
+                               f"kernel: use at least {need}")
     np.random.seed(settings.seed % 2**32)  # pyabc draws from numpy's global generator
     abc = _abcsmc(problem, settings)
     book = RunBook(db)
@@ -256,11 +282,11 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
     last = book.last()
     if resume:
         if last is None or not db.is_file():
-            raise FileNotFoundError(f"{db}: no calibration to resume")
+            raise ResumeError(f"{db}: no calibration to resume")
         run_id, started = last
         if started != inputs:
             changed = ", ".join(k for k in inputs if started.get(k) != inputs[k])
-            raise ValueError(f"{db}: run {run_id} was started with other inputs ({changed}); "
+            raise ResumeError(f"{db}: run {run_id} was started with other inputs ({changed}); "
                              "start a new calibration without --resume")
         abc.load(url, run_id)
     else:
@@ -299,7 +325,13 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
         # pyabc abandons a generation that needs more than this, keeping the last finished one
         abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
         started_at = time.perf_counter()
-        ret = abc.run_generation(t=t)
+        np.random.seed(generation_seed(settings.seed, t))  # a resumed run draws as an unbroken one
+        try:
+            ret = abc.run_generation(t=t)
+        except (AssertionError, np.linalg.LinAlgError) as exc:  # pyabc's checks of the weights
+            raise CalibrationError(f"generation {t} failed in pyabc ({str(exc).strip() or type(exc).__name__}"
+                                   f"); the history keeps generations up to {t - 1}: try a larger "
+                                   "--population or --transition normal") from None
         if not ret["successful"]:
             return Run(abc.history, f"generation {t} was abandoned: {settings.population} "
                                     f"acceptances were not reached in its allowance",
@@ -313,6 +345,13 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
         if abc.check_terminate(t=t, acceptance_rate=ret["acceptance_rate"]):
             return Run(abc.history, _stop_reason(abc, settings, t, g))
         t += 1
+
+
+def generation_seed(seed: int, t: int) -> int:
+    """The seed of numpy's global generator (which pyabc draws proposals from) for generation ``t``:
+    set at the start of every generation, so that a calibration resumed after generation ``t - 1``
+    makes the same draws as one that never stopped."""
+    return int(np.random.SeedSequence([seed % 2**63, t]).generate_state(1)[0])
 
 
 def _next_acceptance(rates: list[float]) -> float:
