@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -33,27 +33,46 @@ class RunResult(NamedTuple):
     events: pd.DataFrame
 
 
+#: Replications per chunk of :func:`run_chunks`: about 130 MB of event rows in memory at once.
+CHUNK_REPS = 500
+
+
 def run(scenario: Scenario, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
         progress: Progress | None = None,
         events: bool = True) -> RunResult:
-    """Run replications 0..reps-1 of root seed ``seed``.
+    """Run replications 0..reps-1 of root seed ``seed``, all in memory.
 
     ``progress(done, total)`` is called after each replication. With ``events=False`` the event
     frame is empty (for large runs where only the summary matters).
     """
+    return _replications(scenario, seed, 0, reps, reps, progress, events)
+
+
+def run_chunks(scenario: Scenario, reps: int, seed: int = DEFAULT_SEED,
+               progress: Progress | None = None, chunk: int = CHUNK_REPS) -> Iterator[RunResult]:
+    """The replications of :func:`run` in chunks of ``chunk`` (the same rows, in the same order),
+    so that a caller writing each chunk to disk holds at most one chunk's events in memory."""
     if reps < 1:
+        raise ValueError("reps must be at least 1")
+    for first in range(0, reps, chunk):
+        yield _replications(scenario, seed, first, min(first + chunk, reps), reps, progress, True)
+
+
+def _replications(scenario: Scenario, seed: int, first: int, last: int, total: int,
+                  progress: Progress | None, events: bool) -> RunResult:
+    if last <= first:
         raise ValueError("reps must be at least 1")
     metrics = []
     rows: list[tuple] = []
     rep_index: list[int] = []
-    for rep in range(reps):
+    for rep in range(first, last):
         result = run_replication(scenario, seed, rep)
         metrics.append(result.metrics)
         if events:
             rows.extend(result.events)
             rep_index.extend([rep] * len(result.events))
         if progress is not None:
-            progress(rep + 1, reps)
+            progress(rep + 1, total)
     summary = pd.DataFrame(metrics, columns=list(METRIC_COLUMNS))
     return RunResult(summary, events_frame(rows, rep_index, scenario))
 

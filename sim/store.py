@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -127,19 +127,38 @@ def default_run_folder(scenario_file: str | Path, overrides: list[str] | tuple[s
     return Path("results") / f"{stem}+{slug}"
 
 
-def write_run(out: Path, result: RunResult, scenario: Scenario, info: dict,
-              sources: list[dict] | None = None) -> list[Path]:
+def write_run(out: Path, result: RunResult | Iterable[RunResult], scenario: Scenario, info: dict,
+              sources: list[dict] | None = None) -> pd.DataFrame:
     """Write summary, events, resolved scenario, its sources and the manifest as the folder ``out``,
-    whole (the old folder stays until the new one is complete); return the paths."""
+    whole (the old folder stays until the new one is complete); return the summary.
+
+    ``result`` may be the chunks of :func:`sim.runner.run_chunks`: each chunk's events are appended
+    to ``events.parquet`` as a row group as it comes, so memory holds one chunk's events at a time.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from sim.folders import FolderWriter
 
-    out = Path(out)
-    with FolderWriter(out, manifest=info) as tmp:
-        result.summary.to_parquet(tmp / SUMMARY, index=False)
-        result.events.to_parquet(tmp / EVENTS, index=False)
+    chunks = [result] if isinstance(result, RunResult) else result
+    summaries = []
+    with FolderWriter(Path(out), manifest=info) as tmp:
+        writer = None
+        try:
+            for chunk in chunks:
+                table = pa.Table.from_pandas(chunk.events, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp / EVENTS, table.schema)
+                writer.write_table(table)
+                summaries.append(chunk.summary)
+        finally:
+            if writer is not None:
+                writer.close()
+        summary = pd.concat(summaries, ignore_index=True)
+        summary.to_parquet(tmp / SUMMARY, index=False)
         (tmp / RESOLVED).write_text(resolved_toml(scenario), encoding="utf-8")
         (tmp / SOURCES).write_text(json.dumps(sources or [], indent=1) + "\n", encoding="utf-8")
-    return [out / SUMMARY, out / EVENTS, out / RESOLVED, out / SOURCES, out / MANIFEST]
+    return summary
 
 
 def write_comparison(out: Path, comp, info: dict) -> list[Path]:

@@ -92,3 +92,41 @@ def test_an_error_while_writing_leaves_the_old_folder_and_no_temporary_one(tmp_p
     assert sorted(x.name for x in tmp_path.iterdir()) == ["R"]
     with pytest.raises(FolderError):
         FolderWriter(tmp_path / "R" / "a.txt").check()  # a file is not a folder
+
+
+def test_a_run_written_in_chunks_holds_the_rows_of_one_run_in_memory_with_less_memory(tmp_path, baseline):
+    import tracemalloc
+
+    from sim import runner
+    from sim.store import write_run
+
+    whole = runner.run(baseline, reps=60, seed=4)
+    peaks = {}
+    for chunk in (10, 60):
+        tracemalloc.start()
+        summary = write_run(tmp_path / f"c{chunk}", runner.run_chunks(baseline, 60, 4, chunk=chunk),
+                            baseline, {"reps": 60})
+        peaks[chunk] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert verify_folder(tmp_path / f"c{chunk}") == []
+        pd.testing.assert_frame_equal(summary, whole.summary)
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"c{chunk}" / "events.parquet"),
+                                      whole.events)
+    # six chunks of 10 hold about a sixth of the events at a time
+    assert peaks[10] < 0.5 * peaks[60], peaks
+
+
+def test_a_run_whose_events_would_not_fit_on_the_disk_is_refused_before_it_starts(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from sim import cli
+    from sim.scenario.loader import ScenarioError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 0, 10**9))
+    cli._disk_bounded(tmp_path / "out", 100_000)  # 0.8 GB: fits
+    with pytest.raises(ScenarioError, match=r"200,000 replications would write about 1\.6 GB of "
+                                            r"events; .* has 1\.0 GB free"):
+        cli._disk_bounded(tmp_path / "out", 200_000)
+    assert not (tmp_path / "out").exists()
