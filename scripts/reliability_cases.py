@@ -84,6 +84,11 @@ CASES = [
      "ESIM_FAULT_POINT=manifest esim run {B} -n 3 --seed 2 -q --out r; esim plot r", 0),
     ("run killed after the swap", "esim run {B} -n 5 -q --out r && "
      "ESIM_FAULT_POINT=swapped esim run {B} -n 3 --seed 2 -q --out r; esim plot r", 0),
+    ("run of 100,000 killed after 3 s, mid-stream", "esim run {B} -n 5 -q --out r && "
+     "timeout -s KILL 3 esim run {B} -n 100000 -q --out r; esim plot r", 0),
+    ("calibration population too small", "esim calibrate --population 10 --transition local "
+     "--workers 1 --out cal", 2),
+    ("calibration resumed with nothing to resume", "esim calibrate --out cal --resume", 2),
 ]
 
 
@@ -97,7 +102,8 @@ def _digest(folder: Path) -> str:
 
 
 def run_case(command: str, expected: int, scratch: Path) -> tuple[bool, int, float, str]:
-    cmd = command.format(B=ROOT / "scenarios/baseline.toml", P=ROOT / "scenarios/policies",
+    cmd = command.replace("esim calibrate", f"esim calibrate --priors {ROOT / 'calibration/priors.toml'}")
+    cmd = cmd.format(B=ROOT / "scenarios/baseline.toml", P=ROOT / "scenarios/policies",
                          S=ROOT / "scenarios/sweeps")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "120"}
     before = _digest(ROOT / "scenarios")
@@ -128,7 +134,7 @@ def main() -> int:
         bad += not ok
         shown = command.replace("{B}", "scenarios/baseline.toml").replace(
             "{P}", "scenarios/policies").replace("{S}", "scenarios/sweeps").replace("{{", "{")
-        said = said.replace("|", "\\|")[:160]
+        said = said.replace(f"{ROOT}/", "").replace("|", "\\|")[:160]
         print(f"| {n} | {what} | `{shown.replace('|', chr(92) + '|')}` | {code} | {seconds:.1f} | "
               f"{'yes' if ok else '**no**'} | {said} |", flush=True)
     print(f"\n{len(CASES) - bad} of {len(CASES)} handled cleanly.")

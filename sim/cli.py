@@ -383,10 +383,14 @@ def check(
 
     Exit code 0 when every target passes, 1 when one fails, 2 on bad input.
     """
-    from sim.calibrate import find_targets_file, load_targets, predictive_check
+    from sim.calibrate import find_targets_file, load_targets, predictive_check, verify_outputs
+    from sim.scenario.sources import uses_fitted
 
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
+        fitted = uses_fitted(scenario)
+        for problem in verify_outputs(fitted) if fitted else []:
+            raise ScenarioError(scenario, "extends", problem)
         tfile = targets if targets is not None else find_targets_file(scenario)
         if tfile is None:
             raise ScenarioError(scenario, "--targets", "no targets file in calibration/ names this "

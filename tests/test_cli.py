@@ -183,6 +183,25 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     (tmp_path / "s.toml").write_text(f'extends = "{ROOT}/scenarios/baseline.toml"\n' + "\n".join(
         line for line in fitted.splitlines() if not line.startswith("#")))
     assert esim("validate", str(tmp_path / "s.toml")).returncode == 0
+    # the fitted file, written last, names its companions: one left by another calibration is refused
+    from sim.calibrate import verify_outputs
+
+    assert verify_outputs(out / "fitted.toml") == []
+    (out / "posterior.parquet").unlink()  # missing is not mixed (the repository ships no posterior)
+    assert verify_outputs(out / "fitted.toml") == []
+    with open(out / "generations.csv", "a") as f:
+        f.write("9,1,1,1,1,1,1\n")
+    assert verify_outputs(out / "fitted.toml") == [
+        f"{out / 'generations.csv'} is not the file fitted.toml was written with (another or an "
+        "interrupted calibration): rerun esim calibrate (--resume)"]
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    shutil.copytree(ROOT / "calibration", tmp_path / "calibration",
+                    ignore=shutil.ignore_patterns("*.db", "*.parquet"))
+    with open(tmp_path / "calibration/fitted.toml", "a") as f:  # written with another log
+        f.write(f"# written with: generations.csv sha256={'0' * 64}\n")
+    res = esim("check", "scenarios/baseline.toml", "--reps", "2", cwd=tmp_path)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "scenarios/baseline.toml: extends: " in res.stderr and "generations.csv is not" in res.stderr
 
 
 def test_calibrate_with_a_broken_prior_is_bad_input(tmp_path):

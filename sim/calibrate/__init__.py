@@ -48,7 +48,7 @@ from sim.scenario.schema import Scenario
 
 __all__ = [
     "CalibrationResult", "CheckResult", "Generation", "Settings", "find_targets_file",
-    "load_priors", "load_targets", "predictive_check", "run_calibration", "setup",
+    "load_priors", "load_targets", "predictive_check", "run_calibration", "setup", "verify_outputs",
 ]
 
 POSTERIOR = "posterior.parquet"
@@ -122,9 +122,12 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
     seconds = time.perf_counter() - started
     summary["fitted"] = [point[n] for n in summary.index]
     gens = generations(history)
+    # the companions first, the fitted file last with their checksums: a calibration killed while
+    # writing leaves an old fitted file that names other companions (see :func:`verify_outputs`)
     atomic_write(out / POSTERIOR, lambda tmp: post.to_parquet(tmp, index=False))
     atomic_write(out / GENERATIONS, lambda tmp: tmp.write_text(_generations_csv(gens)))
     text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how, run.abandoned_simulations)
+    text += _companions_line(out)
     atomic_write(out / FITTED, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     overridden = []
     if (out / FITTED).resolve() in [p.resolve() for p in extends_chain(s.scenario_file)]:
@@ -134,6 +137,36 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
                 overridden.append(f"{row['key']} ({name})")
     return CalibrationResult(summary, post, gens, int(history.total_nr_simulations),
                              run.abandoned_simulations, run.stopped, seconds, overridden)
+
+
+_COMPANIONS = "# written with: "
+
+
+def _companions_line(out: Path) -> str:
+    from sim.folders import sha256_file
+
+    return _COMPANIONS + ", ".join(f"{name} sha256={sha256_file(out / name)}"
+                                   for name in (POSTERIOR, GENERATIONS)) + "\n"
+
+
+def verify_outputs(fitted: str | Path) -> list[str]:
+    """What is wrong with a calibration's outputs beside ``fitted`` (its ``fitted.toml``): a
+    companion (posterior, generation log) present but not the file the fitted file was written
+    with, i.e. left by another calibration or an interrupted write. A missing companion is not
+    wrong (the repository ships only the fitted file and the log)."""
+    from sim.folders import sha256_file
+
+    fitted = Path(fitted)
+    lines = [ln for ln in fitted.read_text(encoding="utf-8").splitlines()
+             if ln.startswith(_COMPANIONS)]
+    problems = []
+    for item in lines[-1][len(_COMPANIONS):].split(", ") if lines else []:
+        name, _, digest = item.partition(" sha256=")
+        path = fitted.parent / name
+        if path.is_file() and sha256_file(path) != digest:
+            problems.append(f"{path} is not the file {fitted.name} was written with (another "
+                            "or an interrupted calibration): rerun esim calibrate (--resume)")
+    return problems
 
 
 def _fitted_value(scenario: Scenario, key: str, value: float) -> float | int:
