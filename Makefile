@@ -16,8 +16,9 @@ run: $(STAMP)
 	$(BIN)/esim run scenarios/baseline.toml --reps 200 --seed 20231017 --out results/baseline
 	@echo "esim is installed in $(BIN)/: run '. $(BIN)/activate' to type 'esim' in this shell (README, Quick start)"
 
+# One test process per core (pytest-xdist); the whole suite, as CI runs it.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_run.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
@@ -180,6 +181,8 @@ def _typed_summary(frame: pd.DataFrame) -> pd.DataFrame:
 #: Seconds between looks at a Dask cluster while no batch finishes, and how long a cluster may have
 #: no worker at all before the sweep ends with a line that says how to resume.
 DASK_POLL_S = 5.0
+#: How long a sweep waits for a Dask cluster with no worker before it ends (seconds); the
+#: environment variable ``ESIM_DASK_NO_WORKER_S`` sets another (a cluster whose workers restart slowly).
 DASK_NO_WORKER_S = 60.0
 
 
@@ -246,12 +249,17 @@ class Backend:
                     pending[pool.submit(fn, *args)] = i
 
     def _dask(self, fn, calls):
+        import logging
         import time
         from concurrent.futures import CancelledError
 
         from dask.distributed import Client, LocalCluster, wait
         from distributed.scheduler import KilledWorker
 
+        # a lost scheduler or worker is said in one line below; distributed's own log would print
+        # its reconnection attempts and tracebacks on stderr
+        for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         cluster = None
         if self.scheduler:
             try:
@@ -272,9 +280,11 @@ class Backend:
             lost = ("the finished batches are saved: run the same command with --resume once the "
                     "cluster is back")
             idle_since: float | None = None
+            no_worker_s = float(os.environ.get("ESIM_DASK_NO_WORKER_S", DASK_NO_WORKER_S))
+            poll_s = min(DASK_POLL_S, no_worker_s / 2)
             while futures:
                 try:
-                    done, _ = wait(list(futures), timeout=DASK_POLL_S, return_when="FIRST_COMPLETED")
+                    done, _ = wait(list(futures), timeout=poll_s, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     done = set()
                 except (CancelledError, OSError) as exc:
@@ -290,8 +300,8 @@ class Backend:
                         idle_since = None
                     elif idle_since is None:
                         idle_since = time.monotonic()
-                    elif time.monotonic() - idle_since > DASK_NO_WORKER_S:
-                        raise ConnectionError(f"no Dask worker for {DASK_NO_WORKER_S:.0f} s; {lost}")
+                    elif time.monotonic() - idle_since > no_worker_s:
+                        raise ConnectionError(f"no Dask worker for {no_worker_s:g} s; {lost}")
                     continue
                 for fut in done:
                     i = futures.pop(fut)

@@ -19,6 +19,15 @@ settings.register_profile(
 settings.load_profile("project")
 
 
+#: The longest tests (minutes), started first so that ``pytest -n auto`` (``make test``) runs the
+#: rest beside them instead of after them.
+LONGEST_FIRST = ("test_docs_walk.py::test_every_command",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not any(name in item.nodeid for name in LONGEST_FIRST))
+
+
 @pytest.fixture(scope="session")
 def baseline() -> sim.Scenario:
     return sim.load_scenario(BASELINE)

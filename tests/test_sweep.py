@@ -417,3 +417,47 @@ def test_a_bad_scheduler_address_or_a_corrupt_sweep_folder_is_one_line(tmp_path)
         p = esim(*args)
         assert p.returncode == 2 and p.stderr.count("\n") == 1 and "sweep.json: unreadable" in p.stderr, \
             (args, p.stderr)
+
+
+@pytest.mark.parametrize("lost", ["worker", "scheduler"])
+def test_a_sweep_whose_dask_cluster_is_lost_ends_within_seconds_with_one_line(tmp_path, lost):
+    """A real cluster (scheduler and one worker without a nanny, as separate processes): kill one
+    once the first batch is saved; the sweep must end, with one line that says to --resume."""
+    import socket
+
+    bin_ = Path(sys.executable).parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    cluster = {
+        "scheduler": subprocess.Popen([str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1",
+                                       "--port", str(port), "--no-dashboard"], **quiet),
+        "worker": subprocess.Popen([str(bin_ / "dask"), "worker", address, "--no-nanny",
+                                    "--nthreads", "1", "--no-dashboard"], **quiet),
+    }
+    out = tmp_path / "sw"
+    sweep = subprocess.Popen([str(bin_ / "esim"), "sweep", "scenarios/sweeps/bomber_lag.toml",
+                              "--out", str(out), "--scheduler", address, "-q"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "ESIM_DASK_NO_WORKER_S": "3"})
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "batches").glob("*.parquet")):
+            assert sweep.poll() is None, sweep.communicate()
+            assert time.monotonic() < deadline, "no batch within 120 s"
+            time.sleep(0.1)
+        cluster[lost].kill()
+        killed = time.monotonic()
+        _, err = sweep.communicate(timeout=60)
+        ended = time.monotonic() - killed
+    finally:
+        for p in (sweep, *cluster.values()):
+            p.kill()
+            p.wait(timeout=30)
+    assert sweep.returncode == 2 and err.count("\n") == 1, err
+    said = "no Dask worker for 3 s" if lost == "worker" else "lost the Dask scheduler"
+    assert said in err and "--resume" in err and "Traceback" not in err, err
+    assert ended < 30, ended
+    assert len(SweepStore(out).summary()) >= 100, "the finished batches are kept"
