@@ -49,6 +49,34 @@ def test_a_run_killed_at_any_step_of_its_write_leaves_the_old_result_or_the_new(
     assert _held(out) == (4, 3) and not list(tmp_path.glob(".R.*"))
 
 
+def test_a_run_killed_while_it_streams_its_events_leaves_the_old_result(tmp_path):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "R"
+    assert _run(out, 5, 1).returncode == 0
+    exe = Path(sys.executable).parent / "esim"
+    proc = subprocess.Popen([str(exe), "run", str(BASELINE), "-n", "100000", "--seed", "2", "--out",
+                             str(out), "-q"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        # the first chunk of 500 replications is in the hidden folder's events file: kill now
+        while not any(p.stat().st_size > 0 for p in tmp_path.glob(".R.partial-*/events.parquet")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.kill()
+    finally:
+        proc.wait(timeout=30)
+    assert _held(out) == (5, 1)
+    assert _run(out, 4, 3).returncode == 0 and _held(out) == (4, 3)
+    assert not list(tmp_path.glob(".R.*"))
+
+
 def test_a_folder_changed_after_it_was_written_is_refused_by_its_readers(tmp_path):
     out = tmp_path / "R"
     assert _run(out, 3, 1).returncode == 0
