@@ -191,15 +191,36 @@ def design_points(spec: SweepFile) -> pd.DataFrame:
             unit = qmc.LatinHypercube(d=d, seed=spec.design.seed).random(spec.design.points)
         else:
             unit = qmc.Sobol(d=d, scramble=True, seed=spec.design.seed).random(spec.design.points)
-        cols = {}
-        for j, n in enumerate(names):
-            f = spec.factors[n]
-            lo, hi = (math.log(f.low), math.log(f.high)) if f.log else (f.low, f.high)
-            x = lo + unit[:, j] * (hi - lo)
-            cols[n] = np.exp(x) if f.log else x
-        frame = pd.DataFrame(cols)
+        frame = scale_to_ranges(spec, unit)
     frame.index.name = "point"
     return frame
+
+
+def scale_to_ranges(spec: SweepFile, unit: np.ndarray) -> pd.DataFrame:
+    """Points of the unit cube (one column per factor, in the file's order) as factor values: each
+    factor's ``[low, high]`` range, evenly on a log scale where the factor says ``log = true``.
+    Every design over ranges (Latin hypercube, Sobol, Saltelli) goes through here."""
+    cols = {}
+    for j, n in enumerate(spec.factors):
+        f = spec.factors[n]
+        assert f.low is not None and f.high is not None
+        lo, hi = (math.log(f.low), math.log(f.high)) if f.log else (f.low, f.high)
+        x = lo + unit[:, j] * (hi - lo)
+        cols[n] = np.exp(x) if f.log else x
+    frame = pd.DataFrame(cols)
+    frame.index.name = "point"
+    return frame
+
+
+def _whole_counts(design: pd.DataFrame, spec: SweepFile, scenario: Scenario) -> pd.DataFrame:
+    """The design with each factor of a count (an integer key) rounded: the value that runs."""
+    from sim.scenario.values import current_value
+
+    for name, f in spec.factors.items():
+        value = current_value(scenario, f.key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            design[name] = design[name].round()
+    return design
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -225,14 +246,7 @@ def load_sweep(path: str | Path) -> Sweep:
                 if problem:
                     raise ScenarioError(path, f"factors.{name}", f"{v:g} under policy '{pname}': "
                                                                  f"{problem}")
-    design = design_points(spec)
-    first = next(iter(policies.values()))
-    from sim.scenario.values import current_value
-
-    for name, f in spec.factors.items():  # a count takes whole values: record the one that runs
-        if isinstance(current_value(first, f.key), int) and not isinstance(
-                current_value(first, f.key), bool):
-            design[name] = design[name].round()
+    design = _whole_counts(design_points(spec), spec, next(iter(policies.values())))
     total = len(design) * len(policies) * spec.reps
     if total > 1_000_000_000:
         raise ScenarioError(path, "reps", f"{total:,} replications in all ({len(design):,} points x "
@@ -307,9 +321,12 @@ def sensitivity_sweep(sweep: Sweep, base_samples: int | None = None) -> tuple[Sw
     n = base_samples or sweep.spec.design.points or 64
     if n & (n - 1):
         raise ScenarioError(sweep.path, "design.points", "Saltelli sampling needs a power of 2")
+    # Saltelli's points in the unit cube, scaled like every other design (log where asked)
+    unit = sobol_sample.sample({"num_vars": len(names), "names": names,
+                                "bounds": [[0.0, 1.0]] * len(names)},
+                               n, calc_second_order=False, seed=sweep.spec.design.seed)
+    design = _whole_counts(scale_to_ranges(sweep.spec, unit), sweep.spec,
+                           next(iter(sweep._policies.values())))
     problem = {"num_vars": len(names), "names": names,
                "bounds": [[sweep.spec.factors[f].low, sweep.spec.factors[f].high] for f in names]}
-    unit = sobol_sample.sample(problem, n, calc_second_order=False, seed=sweep.spec.design.seed)
-    design = pd.DataFrame(unit, columns=names)
-    design.index.name = "point"
     return Sweep(sweep.path, sweep.spec, design, sweep._policies), problem

@@ -80,6 +80,29 @@ def test_ranges_give_latin_hypercube_and_sobol_points_inside_their_bounds(tmp_pa
         assert design_points(sw.spec).equals(d)  # the design is seeded: the same every time
 
 
+@pytest.mark.parametrize("kind", ["lhs", "sobol", "saltelli"])
+def test_a_log_factor_is_spread_evenly_on_the_log_scale_in_every_range_design(tmp_path, kind):
+    """A factor from 1 to 1000 with log = true: half of the points below the log midpoint
+    (sqrt(1000) = 31.6) and a quarter in each quarter of the log range, in every design."""
+    from sim.sweep import sensitivity_sweep
+
+    extra = (f'[design]\nkind = "{"lhs" if kind == "lhs" else "sobol"}"\npoints = 64\n'
+             '[factors.lag]\nkey = "command.decision_lag.bomber.median_hours"\nlow = 1.0\n'
+             'high = 1000.0\nlog = true\n[factors.rate]\nkey = "militia.background_rate_per_day"\n'
+             'low = 0.5\nhigh = 2.5\n')
+    sw = load_sweep(_sweep(tmp_path, extra=extra))
+    if kind == "saltelli":
+        sw = sensitivity_sweep(sw)[0]
+        assert len(sw.design) == 64 * (2 + 2)
+    u = np.log10(sw.design["lag"]) / 3.0  # the position on the log scale, 0..1
+    assert u.between(0, 1).all()
+    quarters = np.histogram(u, bins=4, range=(0, 1))[0] / len(u)
+    assert np.allclose(quarters, 0.25, atol=0.07), quarters
+    # the linear factor beside it stays evenly spread on its own scale
+    halves = np.histogram(sw.design["rate"], bins=2, range=(0.5, 2.5))[0] / len(u)
+    assert np.allclose(halves, 0.5, atol=0.07), halves
+
+
 @pytest.mark.parametrize("extra, key, reason", [
     ('[factors.x]\nkey = "militia.background_rate_per_day"\nlow = 1.0\nhigh = 2.0\n', "factors.x",
      "a factorial design needs 'values'"),
