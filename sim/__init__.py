@@ -10,8 +10,6 @@ Python API::
     sim.run_sweep(sweep, "results/bomber_lag", sim.Backend(workers=2))   # under __main__ guard
 """
 
-__version__ = "0.1.0"
-
 from sim.replication import Replication, run_replication  # noqa: E402
 from sim.runner import (  # noqa: E402
     Backend,  # noqa: E402
@@ -20,6 +18,7 @@ from sim.runner import (  # noqa: E402
 )
 from sim.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
 from sim.sweep import load_sweep, run_sweep  # noqa: E402
+from sim.version import __version__  # noqa: E402
 
 __all__ = [
     "Backend",

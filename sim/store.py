@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim import __version__
 from sim.runner import RunResult
 from sim.scenario import Scenario, resolved_toml, scenario_hash
+from sim.version import __version__
 
 SUMMARY = "summary.parquet"
 EVENTS = "events.parquet"

@@ -275,9 +275,9 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
     import datetime as dt
     import time
 
-    from sim import __version__
     from sim.runner import Backend, run_batch, run_batch_with_events
     from sim.store import SweepStore
+    from sim.version import __version__
 
     backend = backend or Backend()
     store = SweepStore(out)
