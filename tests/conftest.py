@@ -63,6 +63,4 @@ def tower_22(*overrides: str) -> sim.Scenario:
 
 def rows_of(events, name: str):
     """Rows of one event type from a replication's event rows, as dicts."""
-    from sim.model.events import COLUMNS
-
-    return [dict(zip(COLUMNS, r, strict=True)) for r in events if r[1] == name]
+    return [r._asdict() for r in events if r.event == name]

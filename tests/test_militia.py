@@ -90,7 +90,7 @@ def test_thinning_follows_the_intensity_after_a_strike():
         w = World(s, 5, rep)
         _strike_at(w, t0, 20, 10, 0.3)
         w.run()
-        counts.append(sum(1 for r in w.log.rows if r[1] == "attack" and t0 <= r[0] < t1))
+        counts.append(sum(1 for r in w.log.rows if r.event == "attack" and t0 <= r.t_hours < t1))
     ref = World(s, 5, 0)
     ref.militia.on_strike(t0, 20, 10, 0.3)
     expected, _ = quad(ref.militia.intensity, t0, t1, limit=200)
@@ -142,9 +142,9 @@ def test_the_patron_orders_the_halt_after_us_deaths_and_a_us_response_in_prepara
 
 def test_no_halt_without_the_threat_of_a_us_response_unless_the_scenario_drops_that_condition():
     never = tower_22("command.policy=never", *HALT_ORDER)
-    assert not [r for r in run_replication(never, 4, 0).events if r[1] == "halt"]
+    assert not [r for r in run_replication(never, 4, 0).events if r.event == "halt"]
     deaths_alone = tower_22("command.policy=never", "patron.requires_us_response=false", *HALT_ORDER)
-    assert [r[1] for r in run_replication(deaths_alone, 4, 0).events].count("halt") == 1
+    assert [r.event for r in run_replication(deaths_alone, 4, 0).events].count("halt") == 1
 
 
 def test_no_halt_without_us_deaths():
@@ -152,8 +152,8 @@ def test_no_halt_without_us_deaths():
                 "scripted_attacks.tower_22.enabled=false", *HALT_ORDER)
     for rep in range(5):
         events = run_replication(s, 4, rep).events
-        assert not [r for r in events if r[1] == "halt"]
-        assert [r for r in events if r[1] == "decision"]  # the US did respond to attacks
+        assert not [r for r in events if r.event == "halt"]
+        assert [r for r in events if r.event == "decision"]  # the US did respond to attacks
 
 
 def test_the_patron_decides_once_and_its_order_follows_the_first_trigger():
@@ -165,7 +165,7 @@ def test_the_patron_decides_once_and_its_order_follows_the_first_trigger():
     w.patron.cfg = w.patron.cfg.model_copy(update={"order_probability": 1.0})
     w.patron.on_response_prepared(20.0, 4)  # already decided: no second draw
     w.run()
-    assert not [r for r in w.log.rows if r[1] == "halt"]
+    assert not [r for r in w.log.rows if r.event == "halt"]
 
 
 def test_capacity_loss_and_regeneration(baseline):
@@ -193,11 +193,11 @@ def test_attack_outcomes_continue_their_block_after_the_process_restarts():
     w.militia.mu = 2.0  # attacks per hour from now on
     w.militia._restart()
     w.env.run(until=after_truce + 24.0)
-    attacks = [r for r in w.log.rows if r[1] == "attack"]
+    attacks = [r for r in w.log.rows if r.event == "attack"]
     assert attacks
     for row, outcome in zip(attacks, block[5:], strict=False):
         base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
-        assert (row[9], row[10], row[11], row[12], row[13], row[8]) == (
+        assert (row.weapon, row.salvo, row.intercepted, row.us_killed, row.us_injured, row.severity) == (
             weapon, salvo, intercepted, killed, injured, severity)
 
 

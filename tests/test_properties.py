@@ -31,7 +31,7 @@ scenarios = st.builds(
 @given(scenario=scenarios, seed=st.integers(0, 2**32 - 1), rep=st.integers(0, 50))
 def test_replication_invariants(scenario, seed, rep):
     events, m = run_replication(scenario, seed, rep)
-    times = [r[0] for r in events]
+    times = [r.t_hours for r in events]
     assert times == sorted(times)  # event times never decrease
     assert all(0 <= t <= scenario.horizon_hours for t in times)
     for name in COUNTS:
@@ -40,9 +40,9 @@ def test_replication_invariants(scenario, seed, rep):
     assert m["munitions_expended"] >= m["targets_struck"]  # every struck target takes a weapon
     assert m["attacks"] == m["attacks_iraq"] + m["attacks_syria"] + m["attacks_jordan"]
     for r in events:
-        if r[1] == "attack":
-            assert 0 <= r[11] <= r[10]  # intercepted <= salvo
-        if r[1] == "strike":
-            assert 0 <= r[16] <= r[15]  # destroyed <= targets
+        if r.event == "attack":
+            assert 0 <= r.intercepted <= r.salvo  # intercepted <= salvo
+        if r.event == "strike":
+            assert 0 <= r.destroyed <= r.targets  # destroyed <= targets
     assert m["halted"] == (not math.isnan(m["halt_day"]))
     assert (events, m) == tuple(run_replication(scenario, seed, rep))  # same seed, same output

@@ -34,9 +34,9 @@ def test_policies_share_attacks_until_the_first_us_strike(baseline):
     for rep in range(10):
         a = run_replication(baseline, 2, rep).events
         b = run_replication(never, 2, rep).events
-        first = min((r[0] for r in a if r[1] == "strike"), default=math.inf)
-        before_a = [r for r in a if r[1] == "attack" and r[0] < first]
-        before_b = [r for r in b if r[1] == "attack" and r[0] < first]
+        first = min((r.t_hours for r in a if r.event == "strike"), default=math.inf)
+        before_a = [r for r in a if r.event == "attack" and r.t_hours < first]
+        before_b = [r for r in b if r.event == "attack" and r.t_hours < first]
         assert before_a == before_b and before_a
 
 
@@ -52,7 +52,7 @@ def test_metrics_agree_with_the_event_log(baseline):
         assert m["strikes"] == len({(r["package"], r["asset"] == "drone") for r in strikes})
         assert m["sorties_b1b"] == sum(r["aircraft"] for r in rows_of(events, "takeoff"))
         assert sum(m[f"days_at_{r.label}"] for r in sim.model.Rung) == 167
-        assert m["max_rung"] == max((r[7] for r in events), default=0)
+        assert m["max_rung"] == max((r.rung for r in events), default=0)
         assert m["halted"] == bool(rows_of(events, "halt"))
 
 

@@ -82,8 +82,8 @@ def test_the_narration_is_a_correct_story_for_every_shipped_policy(path):
 
 def test_the_narration_says_when_an_attack_breaks_the_halt(baseline):
     events = sim.run_replication(baseline, 20231017, 22).events
-    halt = next(r[0] for r in events if r[1] == "halt")
-    t22 = next(r[0] for r in events if r[1] == "attack" and "tower_22" in r[-1])
+    halt = next(r.t_hours for r in events if r.event == "halt")
+    t22 = next(r.t_hours for r in events if r.event == "attack" and r.scripted == "tower_22")
     assert halt < t22  # in this replication Tower 22 comes during the militia's halt
     text = as_text(narrate(baseline, 20231017, 22))
     line = next(x for x in text.splitlines() if "tower_22" in x)

@@ -43,9 +43,8 @@ def test_refuelling_waits_lengthen_the_sortie():
     assert max(r["wait_hours"] for r in m["refuel"]) > 0
     own_waits = {}
     for landing in m["landing"]:
-        bomber = landing["detail"].split()[1]
-        own_waits[bomber] = sum(r["wait_hours"] for r in m["refuel"]
-                                if r["detail"].split()[1] == bomber)
+        bomber = landing["bomber"]
+        own_waits[bomber] = sum(r["wait_hours"] for r in m["refuel"] if r["bomber"] == bomber)
         block = landing["t_hours"] - takeoff
         assert landing["wait_hours"] == pytest.approx(block - 44.0)
         # a bomber also holds over the target for its wingman: at least its own waits

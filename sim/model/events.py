@@ -1,15 +1,14 @@
 """Event records and the escalation-ladder rungs they carry.
 
-The event log is the model's only output: a list of fixed-width tuples whose fields are
-:data:`COLUMNS`. Times are hours since 00:00 of the scenario's start date. Counts that do not apply
-to an event are 0, strings are empty, ``package`` is -1 outside a strike package and
-``wait_hours`` is 0.0 where nothing waited.
+The event log is the model's only output: a list of :class:`Event` rows (named tuples; the hot
+paths read them by the indices in :data:`COL`).
 """
 
 from __future__ import annotations
 
 import math
 from enum import IntEnum
+from typing import NamedTuple
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -43,31 +42,40 @@ class Rung(IntEnum):
 ATTACK_RUNG = tuple(int(r) for r in (Rung.HARASSMENT, Rung.INJURIES, Rung.INJURIES,
                                      Rung.LETHAL_ATTACK, Rung.LETHAL_ATTACK))
 
-COLUMNS = (
-    "t_hours",
-    "event",
-    "actor",
-    "country",
-    "location",
-    "package",
-    "asset",
-    "rung",
-    "severity",
-    "weapon",
-    "salvo",
-    "intercepted",
-    "us_killed",
-    "us_injured",
-    "aircraft",
-    "targets",
-    "destroyed",
-    "munitions",
-    "militia_killed",
-    "civilians_killed",
-    "militia_capacity",
-    "wait_hours",
-    "detail",
-)
+class Event(NamedTuple):
+    """One row of the event log. Counts that do not apply are 0, strings empty, ``package`` -1
+    outside a strike package, ``wait_hours`` 0.0 where nothing waited."""
+
+    t_hours: float  # hours since 00:00 of the scenario's start date
+    event: str  # one of EVENT_NAMES
+    actor: str  # militia, us or patron
+    country: str = ""
+    location: str = ""  # a base (attacks) or a facility (strikes)
+    package: int = -1  # the strike package's id, from 0
+    asset: str = ""  # one of ASSETS
+    rung: int = 0  # the ladder rung (Rung) the event stands on
+    severity: int = 0  # an attack's severity level index (none, minor, serious, deaths, mass)
+    weapon: str = ""
+    salvo: int = 0  # munitions launched in an attack
+    intercepted: int = 0
+    us_killed: int = 0
+    us_injured: int = 0
+    aircraft: int = 0  # aircraft the row is about (a package's, or 1 for one bomber's leg)
+    targets: int = 0
+    destroyed: int = 0
+    munitions: int = 0
+    militia_killed: int = 0
+    civilians_killed: int = 0
+    militia_capacity: float = math.nan  # the militia's capacity after a strike, 0..1
+    wait_hours: float = 0.0
+    detail: str = ""  # words for the narration, never parsed
+    scripted: str = ""  # the key of a documented (scripted) attack in the scenario file
+    bomber: int = 0  # a bomber's number in its package (1, 2, ...) on the rows of one bomber
+
+
+#: The event row's fields, in order (the columns of ``events.parquet`` after ``rep`` and
+#: ``timestamp``).
+COLUMNS = Event._fields
 COL = {name: i for i, name in enumerate(COLUMNS)}
 
 #: Event names, as they appear in the ``event`` column.
@@ -125,26 +133,21 @@ class EventLog:
     __slots__ = ("rows", "limit")
 
     def __init__(self, limit: int = MAX_EVENTS) -> None:
-        self.rows: list[tuple] = []
+        self.rows: list[Event] = []
         self.limit = limit
 
-    def record(self, t_hours: float, event: str, actor: str, *, country: str = "",
-               location: str = "", package: int = -1, asset: str = "", rung: int = 0,
-               severity: int = 0, weapon: str = "", salvo: int = 0, intercepted: int = 0,
-               us_killed: int = 0, us_injured: int = 0, aircraft: int = 0, targets: int = 0,
-               destroyed: int = 0, munitions: int = 0, militia_killed: int = 0,
-               civilians_killed: int = 0, militia_capacity: float = math.nan,
-               wait_hours: float = 0.0, detail: str = "") -> None:
-        """Record one event; the fields are :data:`COLUMNS`, in order (an unknown one is an error)."""
+    def record(self, t_hours: float, event: str, actor: str, **fields) -> None:
+        """Record one event; ``fields`` are :class:`Event`'s (an unknown one is an error)."""
         if len(self.rows) >= self.limit:
-            raise EventBudgetExceeded(
-                f"more than {self.limit:,} events by hour {t_hours:,.0f} of the replication (the "
-                f"baseline records about 255 in all): the scenario's rates are beyond what this "
-                f"model is for")
-        self.rows.append((t_hours, event, actor, country, location, package, asset, rung, severity,
-                          weapon, salvo, intercepted, us_killed, us_injured, aircraft, targets,
-                          destroyed, munitions, militia_killed, civilians_killed,
-                          militia_capacity, wait_hours, detail))
+            self.overflow(t_hours)
+        self.rows.append(Event(t_hours, event, actor, **fields))
+
+    def overflow(self, t_hours: float) -> None:
+        """Raise :class:`EventBudgetExceeded` (the log holds ``limit`` rows at ``t_hours``)."""
+        raise EventBudgetExceeded(
+            f"more than {self.limit:,} events by hour {t_hours:,.0f} of the replication (the "
+            f"baseline records about 255 in all): the scenario's rates are beyond what this "
+            f"model is for")
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -36,7 +36,9 @@ import simpy
 
 from sim.model import events as ev
 from sim.model.attacks import AttackOutcome, AttackTable, severity_level
-from sim.model.events import ATTACK_RUNG
+from sim.model.events import ATTACK_RUNG, Event
+
+_new_row = tuple.__new__
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -248,32 +250,37 @@ class Militia:
                    a.us_killed, a.us_injured,
                    severity_level(a.us_killed, a.us_injured, s.attacks.severity),
                    0.0 if a.engaged else 1.0)
-        self.attack(self.env.now, outcome, detail=ev.documented_attack_detail(key))
+        self.attack(self.env.now, outcome, scripted=key)
         if a.us_injured and a.later_diagnoses and self.late_share:
             tab = self.table
             self.world.injuries.report_later(self.env.now, a.us_injured, tab.base_countries[outcome[0]],
                                              tab.base_names[outcome[0]])
         self._restart()
 
-    def attack(self, t: float, outcome: AttackOutcome, detail: str = "",
+    def attack(self, t: float, outcome: AttackOutcome, scripted: str = "",
                acts: bool | None = None) -> None:
         """Record an attack, excite the process and tell the US command and the patron. A generated
         attack's injured are split into those reported at once and those diagnosed later; a
-        documented attack (``detail``) keeps its reported count (later diagnoses come on top).
+        documented attack (``scripted``: its key) keeps its reported count (later diagnoses come on
+        top).
         ``acts``: whether the command acts on it, when the caller asked with nothing changed since."""
         base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
         tab = self.table
-        if injured and self.late_share and not detail:
+        if injured and self.late_share and not scripted:
             injured -= self.world.injuries.report_late(t, injured, tab.base_countries[base],
                                                        tab.base_names[base])
         country = tab.base_countries[base]
         location = tab.base_names[base]
-        # the row in the order of events.COLUMNS, built inline: this runs for every attack
-        self.world.log.rows.append((
+        # the row built positionally (tuple.__new__ skips the named tuple's keyword handling):
+        # this runs for every attack
+        log = self.world.log
+        if len(log.rows) >= log.limit:
+            log.overflow(t)
+        log.rows.append(_new_row(Event, (
             t, ev.ATTACK, ev.MILITIA, country, location, -1, "", ATTACK_RUNG[severity],
             severity, weapon, salvo, intercepted, killed, injured, 0, 0, 0, 0, 0, 0,
-            math.nan, 0.0, detail,
-        ))
+            math.nan, 0.0, ev.documented_attack_detail(scripted) if scripted else "", scripted, 0,
+        )))
         if self.alpha:
             e = self.E
             if e:

@@ -159,7 +159,7 @@ class BomberFleet:
             self._release_after(self.tankers, req, c.tanker_recovery_hours)
             self.world.log.record(
                 env.now, ev.REFUEL, ev.US, package=pkg.id, asset="bomber", aircraft=1,
-                wait_hours=wait,
+                bomber=aircraft + 1, wait_hours=wait,
                 detail=f"bomber {aircraft + 1} {leg} refuelling {k + 1}"
                        + (f" after waiting {wait:.1f} h for a tanker" if wait > 0 else ""),
             )
@@ -177,7 +177,8 @@ class BomberFleet:
         yield from self._leg(pkg, aircraft, "inbound")
         block = env.now - took_off
         self.world.log.record(env.now, ev.LANDING, ev.US, package=pkg.id, asset="bomber",
-                              aircraft=1, wait_hours=round(block - c.block_time_hours, 6),
+                              aircraft=1, bomber=aircraft + 1,
+                              wait_hours=round(block - c.block_time_hours, 6),
                               detail=f"bomber {aircraft + 1} lands at {c.home_base} after "
                                      f"{block:.1f} h")
         self._release_after(self.crews, crew, c.crew_rest_hours)
@@ -187,7 +188,7 @@ class BomberFleet:
             repair = lognormal(gen, c.repair.median_hours, c.repair.log_sigma)
             busy += repair
             self.world.log.record(env.now, ev.BREAKAGE, ev.US, package=pkg.id, asset="bomber",
-                                  aircraft=1, wait_hours=repair,
+                                  aircraft=1, bomber=aircraft + 1, wait_hours=repair,
                                   detail=f"bomber {aircraft + 1} broken: {repair:.0f} h repair")
         yield env.timeout(busy)
         self.busy -= 1

@@ -112,7 +112,7 @@ def narrate(scenario: Scenario, seed: int, rep: int = 0) -> list[Line]:
             if monday != week_start:
                 flush_week()
                 week_start = monday
-            documented = r["detail"].startswith("documented attack")
+            documented = bool(r["scripted"])
             if r["severity"] == 0 and not documented:
                 week[r["weapon"]] += 1
                 week_in_halt += halted_since is not None
