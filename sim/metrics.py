@@ -37,7 +37,6 @@ from sim.model.events import COL, Rung
 from sim.scenario.schema import Scenario
 
 OUTCOMES = ("halted", "contained", "spiral")
-_INJURY_EVENTS = (ev.ATTACK, ev.INJURY_REPORT)
 RUNG_COLUMNS = tuple(f"days_at_{r.label}" for r in Rung)
 METRIC_COLUMNS = (
     "rep", "seed", "attacks", "attacks_iraq", "attacks_syria", "attacks_jordan", "us_killed",
@@ -53,14 +52,40 @@ _TARGETS, _DESTROYED, _MUNITIONS = COL["targets"], COL["destroyed"], COL["muniti
 _MKILLED, _CKILLED, _ASSET = COL["militia_killed"], COL["civilians_killed"], COL["asset"]
 
 
+# --- the definitions that the metrics, the calibration's statistics and the reports share ---------
+
+def strike_key(row: tuple) -> tuple[int, bool]:
+    """Which strike a ``strike`` row belongs to: its package, and an armed-drone strike on a
+    commander apart from the package it came with (so it counts as one more strike)."""
+    return row[_PACKAGE], row[_ASSET] == "drone"
+
+
+def count_strikes(strike_rows: list[tuple]) -> int:
+    """Strikes among ``strike`` rows: a B-1B package on seven facilities is one strike."""
+    return len({strike_key(r) for r in strike_rows})
+
+
+def lag_to_next_strike(t0_hours: float, strike_rows: list[tuple],
+                       assets: tuple[str, ...] | None = None) -> float:
+    """Hours from ``t0_hours`` to the first strike row after it (of one of ``assets``, or any);
+    NaN if there is none. ``strike_rows`` in time order."""
+    for r in strike_rows:
+        if r[_T] > t0_hours and (assets is None or r[_ASSET] in assets):
+            return r[_T] - t0_hours
+    return math.nan
+
+
+def us_injured(attack_rows: list[tuple], report_rows: list[tuple]) -> int:
+    """US injured: reported with the attacks, plus the later diagnoses (``injury_report``)."""
+    return sum(r[_INJURED] for r in attack_rows) + sum(r[_INJURED] for r in report_rows)
+
+
 def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
     """Metrics of one replication from its event rows (see the module docstring)."""
     attacks = [r for r in rows if r[_EVENT] == ev.ATTACK]
     strikes = [r for r in rows if r[_EVENT] == ev.STRIKE]
     by_country = Counter(map(itemgetter(_COUNTRY), attacks))
     lethal = [r[_T] for r in attacks if r[_KILLED]]
-    first_lethal = lethal[0] if lethal else math.inf
-    after = [r[_T] for r in strikes if r[_T] > first_lethal]
     halts = [r[_T] for r in rows if r[_EVENT] == ev.HALT]
     max_rung, rung_days = _ladder(rows, scenario)
     return {
@@ -69,8 +94,8 @@ def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
         "attacks_syria": by_country["Syria"],
         "attacks_jordan": by_country["Jordan"],
         "us_killed": sum(map(itemgetter(_KILLED), attacks)),
-        "us_injured": sum(r[_INJURED] for r in rows if r[_EVENT] in _INJURY_EVENTS),
-        "strikes": len({(r[_PACKAGE], r[_ASSET] == "drone") for r in strikes}),
+        "us_injured": us_injured(attacks, [r for r in rows if r[_EVENT] == ev.INJURY_REPORT]),
+        "strikes": count_strikes(strikes),
         "sorties_b1b": sum(r[_AIRCRAFT] for r in rows if r[_EVENT] == ev.TAKEOFF),
         "targets_struck": sum(map(itemgetter(_TARGETS), strikes)),
         "targets_destroyed": sum(map(itemgetter(_DESTROYED), strikes)),
@@ -79,7 +104,7 @@ def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
         "civilians_killed": sum(map(itemgetter(_CKILLED), strikes)),
         "halted": bool(halts),
         "halt_day": halts[0] / 24.0 if halts else math.nan,
-        "lag_lethal_to_strike_hours": after[0] - first_lethal if after else math.nan,
+        "lag_lethal_to_strike_hours": lag_to_next_strike(lethal[0], strikes) if lethal else math.nan,
         "max_rung": max_rung,
         "outcome": _outcome(list(map(itemgetter(_T), attacks)), max_rung, scenario),
         **dict(zip(RUNG_COLUMNS, rung_days, strict=True)),

@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+from sim.metrics import count_strikes, lag_to_next_strike, strike_key, us_injured
 from sim.model import events as ev
 from sim.model.events import COL
 
@@ -39,9 +40,9 @@ _T, _EVENT, _COUNTRY, _LOCATION, _PACKAGE, _ASSET, _SEVERITY = (COL[k] for k in 
 _PLANNED = ("fighter", "bomber")
 #: severity index from which an attack's lag to the next planned strike counts (serious injuries)
 SERIOUS = 2
-_KILLED, _INJURED, _TARGETS, _DESTROYED, _MUNITIONS, _MKILLED, _CKILLED, _DETAIL = (COL[k] for k in (
+_KILLED, _INJURED, _TARGETS, _DESTROYED, _MUNITIONS, _MKILLED, _CKILLED, _SCRIPTED = (COL[k] for k in (
     "us_killed", "us_injured", "targets", "destroyed", "munitions", "militia_killed",
-    "civilians_killed", "detail"))
+    "civilians_killed", "scripted"))
 
 
 class Window(NamedTuple):
@@ -87,15 +88,16 @@ def _asset_is(asset: str, wanted: str | None) -> bool:
     return wanted is None or asset == wanted or (wanted == "planned" and asset in _PLANNED)
 
 
+def _assets(wanted: str | None) -> tuple[str, ...] | None:
+    """The assets a window's ``asset`` filter admits (None: any)."""
+    return None if wanted is None else _PLANNED if wanted == "planned" else (wanted,)
+
+
 def _in(rows: list[tuple], w: Window) -> list[tuple]:
     return [r for r in rows if w.start <= r[_T] < w.end
             and (w.country is None or r[_COUNTRY] == w.country)
             and (w.location is None or r[_LOCATION] == w.location)
             and _asset_is(r[_ASSET], w.asset)]
-
-
-def _package_key(r: tuple) -> tuple[int, bool]:
-    return r[_PACKAGE], r[_ASSET] == "drone"
 
 
 def _attacks(s: Split, w: Window) -> float:
@@ -112,7 +114,7 @@ def _column_sum(rows_of: Callable[[Split], list[tuple]], col: int) -> Callable[[
 
 
 def _strikes(s: Split, w: Window) -> float:
-    return float(len({_package_key(r) for r in _in(s.strikes, w)}))
+    return float(count_strikes(_in(s.strikes, w)))
 
 
 def _the_package(s: Split, w: Window) -> list[tuple]:
@@ -120,12 +122,12 @@ def _the_package(s: Split, w: Window) -> list[tuple]:
     rows = _in(s.strikes, w._replace(country=None, location=None))
     sizes: dict[tuple[int, bool], int] = {}
     for r in rows:
-        key = _package_key(r)
+        key = strike_key(r)
         sizes[key] = sizes.get(key, 0) + r[_TARGETS]
     if not sizes:
         return []
     best = max(sizes, key=lambda k: sizes[k])  # dicts keep order: the first of equals wins
-    return [r for r in s.strikes if _package_key(r) == best]
+    return [r for r in s.strikes if strike_key(r) == best]
 
 
 def _package_sum(col: int) -> Callable[[Split, Window], float]:
@@ -158,25 +160,17 @@ def _package_block_hours(s: Split, w: Window) -> float:
 
 def _lag_hours(s: Split, w: Window) -> float:
     if w.trigger is not None:
-        detail = ev.documented_attack_detail(w.trigger)
-        times = [r[_T] for r in s.attacks if r[_DETAIL] == detail]
+        times = [r[_T] for r in s.attacks if r[_SCRIPTED] == w.trigger]
     else:
         times = [r[_T] for r in _in(s.attacks, w._replace(asset=None)) if r[_KILLED] > 0]
     if not times:
         return math.nan
-    t0 = times[0]
-    after = [r[_T] for r in s.strikes if r[_T] > t0 and _asset_is(r[_ASSET], w.asset)]
-    return after[0] - t0 if after else math.nan
+    return lag_to_next_strike(times[0], s.strikes, _assets(w.asset))
 
 
 def _response_lag(s: Split, w: Window) -> float:
-    planned = [r[_T] for r in s.strikes if r[_ASSET] in _PLANNED]
-    lags = []
-    for r in _in(s.attacks, w._replace(asset=None)):
-        if r[_SEVERITY] >= SERIOUS:
-            after = [t for t in planned if t > r[_T]]
-            if after:
-                lags.append(after[0] - r[_T])
+    lags = [lag for r in _in(s.attacks, w._replace(asset=None)) if r[_SEVERITY] >= SERIOUS
+            and not math.isnan(lag := lag_to_next_strike(r[_T], s.strikes, _PLANNED))]
     if not lags:
         return math.nan
     lags.sort()
@@ -190,7 +184,7 @@ def _killed_per_strike(s: Split, w: Window) -> float:
 
 
 def _us_injured(s: Split, w: Window) -> float:
-    return float(sum(r[_INJURED] for r in _in(s.attacks, w)) + sum(r[_INJURED] for r in _in(s.reports, w)))
+    return float(us_injured(_in(s.attacks, w), _in(s.reports, w)))
 
 
 def _attack_rows(s: Split) -> list[tuple]:
