@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import NamedTuple
 
 import numpy as np
@@ -116,6 +117,7 @@ def _categories(s: Scenario) -> dict[str, list[str]]:
         "location": ["", *dict.fromkeys(places)],
         "asset": list(ev.ASSETS),
         "weapon": ["", *WEAPON_TYPES],
+        "scripted": ["", *s.scripted_attacks],
     }
 
 
@@ -203,6 +205,39 @@ def scheduler_problem(address: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
+class InlineExecutor(Executor):
+    """An executor that runs each call when it is submitted, in this process."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller by future.result()
+            future.set_exception(exc)
+        return future
+
+
+def windowed(executor: Executor, fn: Callable[..., object], calls: list[tuple], window: int,
+             poll_s: float | None = None, on_idle: Callable[[], None] | None = None):
+    """Yield ``(index, fn(*calls[index]))`` as each call finishes, keeping at most ``window`` calls
+    submitted at once (memory stays flat however many calls). ``on_idle`` is called whenever
+    ``poll_s`` seconds pass with nothing finished (it may raise to end the loop)."""
+    pending: dict[Future, int] = {}
+    it = iter(enumerate(calls))
+    for i, args in itertools.islice(it, window):
+        pending[executor.submit(fn, *args)] = i
+    while pending:
+        done, _ = wait(pending, timeout=poll_s, return_when=FIRST_COMPLETED)
+        if not done:
+            if on_idle is not None:
+                on_idle()
+            continue
+        for fut in done:
+            yield pending.pop(fut), fut.result()
+        for i, args in itertools.islice(it, len(done)):
+            pending[executor.submit(fn, *args)] = i
+
+
 class Backend:
     """Where batches run: ``in-process``, a local pool of spawned processes, or Dask distributed."""
 
@@ -221,39 +256,25 @@ class Backend:
             return f"{self.workers} local processes"
         return "in-process"
 
-    def map(self, fn: Callable[..., pd.DataFrame], calls: list[tuple]):
+    def map(self, fn: Callable[..., object], calls: list[tuple]):
         """Yield ``(index, result)`` of ``fn(*calls[index])`` as each finishes (any order)."""
         if self.scheduler or self.dask_local:
             yield from self._dask(fn, calls)
         elif self.workers > 1:
-            yield from self._processes(fn, calls)
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
+                yield from windowed(pool, fn, calls, 4 * self.workers)
         else:
-            for i, args in enumerate(calls):
-                yield i, fn(*args)
-
-    def _processes(self, fn, calls):
-        import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-        window = 4 * self.workers  # tasks in flight: memory stays flat however long the sweep
-        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn")) as pool:
-            pending: dict = {}
-            it = iter(enumerate(calls))
-            for i, args in itertools.islice(it, window):
-                pending[pool.submit(fn, *args)] = i
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield pending.pop(fut), fut.result()
-                for i, args in itertools.islice(it, len(done)):
-                    pending[pool.submit(fn, *args)] = i
+            yield from windowed(InlineExecutor(), fn, calls, 1)
 
     def _dask(self, fn, calls):
         import logging
         import time
         from concurrent.futures import CancelledError
 
-        from dask.distributed import Client, LocalCluster, wait
+        from dask.distributed import Client, LocalCluster
         from distributed.scheduler import KilledWorker
 
         # a lost scheduler or worker is said in one line below; distributed's own log would print
@@ -271,49 +292,29 @@ class Backend:
             cluster = LocalCluster(n_workers=self.dask_local, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
+        lost = ("the finished batches are saved: run the same command with --resume once the "
+                "cluster is back")
+        no_worker_s = float(os.environ.get("ESIM_DASK_NO_WORKER_S", DASK_NO_WORKER_S))
+        idle_since: list[float] = []
+
+        def anyone_working() -> None:
+            """Nothing finished for a while: end the sweep if the cluster has had no worker for
+            ``no_worker_s`` (the scheduler's answer; an error if the scheduler is gone)."""
+            if client.scheduler_info().get("workers"):
+                idle_since.clear()
+            elif not idle_since:
+                idle_since.append(time.monotonic())
+            elif time.monotonic() - idle_since[0] > no_worker_s:
+                raise ConnectionError(f"no Dask worker for {no_worker_s:g} s; {lost}")
+
         try:
             window = 4 * max(1, len(client.scheduler_info().get("workers", {})) or self.dask_local or 1)
-            it = iter(enumerate(calls))
-            futures = {}
-            for i, args in itertools.islice(it, window):
-                futures[client.submit(fn, *args, pure=False)] = i
-            lost = ("the finished batches are saved: run the same command with --resume once the "
-                    "cluster is back")
-            idle_since: float | None = None
-            no_worker_s = float(os.environ.get("ESIM_DASK_NO_WORKER_S", DASK_NO_WORKER_S))
-            poll_s = min(DASK_POLL_S, no_worker_s / 2)
-            while futures:
-                try:
-                    done, _ = wait(list(futures), timeout=poll_s, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    done = set()
-                except (CancelledError, OSError) as exc:
-                    raise ConnectionError(f"lost the Dask scheduler ({type(exc).__name__}); "
-                                          f"{lost}") from None
-                if not done:  # nothing finished for a while: is anyone still working?
-                    try:
-                        workers = len(client.scheduler_info().get("workers", {}))
-                    except (OSError, TimeoutError) as exc:
-                        raise ConnectionError(f"lost the Dask scheduler ({type(exc).__name__}); "
-                                              f"{lost}") from None
-                    if workers:
-                        idle_since = None
-                    elif idle_since is None:
-                        idle_since = time.monotonic()
-                    elif time.monotonic() - idle_since > no_worker_s:
-                        raise ConnectionError(f"no Dask worker for {no_worker_s:g} s; {lost}")
-                    continue
-                for fut in done:
-                    i = futures.pop(fut)
-                    try:
-                        result = fut.result()
-                    except (CancelledError, OSError, KilledWorker) as exc:
-                        raise ConnectionError(f"lost the Dask cluster ({type(exc).__name__}); "
-                                              f"{lost}") from None
-                    yield i, result
-                    fut.release()
-                    for j, args in itertools.islice(it, 1):
-                        futures[client.submit(fn, *args, pure=False)] = j
+            yield from windowed(client.get_executor(pure=False), fn, calls, window,
+                                poll_s=min(DASK_POLL_S, no_worker_s / 2), on_idle=anyone_working)
+        except ConnectionError:  # said above (no worker)
+            raise
+        except (CancelledError, OSError, TimeoutError, KilledWorker) as exc:
+            raise ConnectionError(f"lost the Dask cluster ({type(exc).__name__}); {lost}") from None
         finally:
             client.close()
             if cluster is not None:

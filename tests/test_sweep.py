@@ -480,7 +480,7 @@ def test_a_sweep_whose_dask_cluster_is_lost_ends_within_seconds_with_one_line(tm
             p.kill()
             p.wait(timeout=30)
     assert sweep.returncode == 2 and err.count("\n") == 1, err
-    said = "no Dask worker for 3 s" if lost == "worker" else "lost the Dask scheduler"
+    said = "no Dask worker for 3 s" if lost == "worker" else "lost the Dask cluster"
     assert said in err and "--resume" in err and "Traceback" not in err, err
     assert ended < 30, ended
     assert len(SweepStore(out).summary()) >= 100, "the finished batches are kept"

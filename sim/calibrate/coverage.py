@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ from sim.calibrate.smc import Problem, Settings, calibrate, posterior, weighted_
 from sim.calibrate.statistics import statistic
 from sim.calibrate.targets import TargetsFile, compile_targets
 from sim.replication import run_replication
+from sim.runner import Backend
 from sim.scenario.loader import load_scenario
 from sim.scenario.schema import Scenario
 
@@ -104,11 +103,8 @@ def coverage_study(baseline: str | Path, datasets: int = 40, seed: int = 1, work
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         args = [(str(baseline), i, seed, settings, tmp) for i in range(datasets)]
-        if workers <= 1:
-            results = [_one_dataset(*a) for a in args]
-        else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                results = list(pool.map(_one_dataset, *zip(*args, strict=True)))
+        results = [r for _, r in sorted(Backend(workers).map(_one_dataset, args),
+                                        key=lambda x: x[0])]
     covered = sum(r[0] for r in results)
     return Coverage(datasets, covered, float(np.mean([r[1] for r in results])),
                     sum(r[2] for r in results), time.perf_counter() - started)
