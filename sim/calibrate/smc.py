@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import struct
@@ -212,27 +211,24 @@ def _abcsmc(problem: Problem, settings: Settings):
     )
 
 
-class RunBook:
-    """Which pyabc run in the history database was started with which inputs (a JSON sidecar)."""
+def _last_run(db: Path) -> tuple[int, dict] | None:
+    """The last pyabc run in the history ``db`` and the inputs it was started with (stored by
+    pyabc as the run's ``meta_info``), or None when there is no history."""
+    import ast
 
-    def __init__(self, db: Path):
-        self.path = db.with_name(db.name + ".json")
-        self.runs: dict[str, dict] = {}
-        if self.path.is_file():
-            self.runs = json.loads(self.path.read_text(encoding="utf-8")).get("runs", {})
+    import pyabc
 
-    def last(self) -> tuple[int, dict] | None:
-        if not self.runs:
-            return None
-        key = max(self.runs, key=int)
-        return int(key), self.runs[key]
-
-    def add(self, run_id: int, inputs: dict) -> None:
-        from sim.store import atomic_write
-
-        self.runs[str(run_id)] = inputs
-        text = json.dumps({"runs": self.runs}, indent=2)
-        atomic_write(self.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if not db.is_file():
+        return None
+    runs = pyabc.History(f"sqlite:///{db}", create=False).all_runs()
+    if not runs:
+        return None
+    last = max(runs, key=lambda r: r.id)
+    try:
+        inputs = ast.literal_eval(last.json_parameters or "{}")
+    except (ValueError, SyntaxError):
+        inputs = {}
+    return int(last.id), inputs if isinstance(inputs, dict) else {}
 
 
 class CalibrationError(ValueError):
@@ -277,11 +273,10 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
                                f"kernel: use at least {need}")
     np.random.seed(settings.seed % 2**32)  # pyabc draws from numpy's global generator
     abc = _abcsmc(problem, settings)
-    book = RunBook(db)
     url = f"sqlite:///{db}"
-    last = book.last()
     if resume:
-        if last is None or not db.is_file():
+        last = _last_run(db)
+        if last is None:
             raise ResumeError(f"{db}: no calibration to resume")
         run_id, started = last
         if started != inputs:
@@ -290,8 +285,7 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
                              "start a new calibration without --resume")
         abc.load(url, run_id)
     else:
-        history = abc.new(url, problem.observed())
-        book.add(history.id, inputs)
+        abc.new(url, problem.observed(), meta_info=inputs)
     done = abc.history.max_t + 1  # generations already in the history
     if abc.history.total_nr_simulations >= settings.budget:
         return Run(abc.history, "the simulation budget was used up")
@@ -411,11 +405,12 @@ def posterior(history, problem: Problem) -> pd.DataFrame:
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """Quantile ``q`` of a weighted sample (inverse of the weighted empirical CDF, midpoint rule)."""
-    order = np.argsort(values)
-    v, w = np.asarray(values, float)[order], np.asarray(weights, float)[order]
-    cdf = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return float(np.interp(q, cdf, v))
+    """Quantile ``q`` of a weighted sample (inverse of the weighted empirical CDF, midpoint rule):
+    pyabc's own, with the weights normalised as it requires."""
+    from pyabc.weighted_statistics import weighted_quantile as pyabc_quantile
+
+    w = np.asarray(weights, float)
+    return float(pyabc_quantile(np.asarray(values, float), w / w.sum(), alpha=q))
 
 
 def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 48, reps: int = 60,
