@@ -37,8 +37,11 @@ coverage: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m sim.scenario.reference > docs/scenario-keys.md
 
+# Lint, format and types, as CI checks them before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -88,8 +88,10 @@ def main() -> None:
     e2e_rate = statistics.median(e2e)
     events, simpy_events, rows = model_events(scenario, args.reps, args.seed)
     events_rate = events / args.reps * reps_rate
-    print(f"python {platform.python_version()}, simpy {simpy.__version__}, {platform.machine()}, "
-          f"scenario {scenario.meta.name}, {args.reps} replications, median of {args.repeat}")
+    print(
+        f"python {platform.python_version()}, simpy {simpy.__version__}, {platform.machine()}, "
+        f"scenario {scenario.meta.name}, {args.reps} replications, median of {args.repeat}"
+    )
     print(f"raw SimPy timeouts per second:          {raw_rate:12,.0f}")
     print(f"replications per second (one core):     {reps_rate:12,.0f}   (baseline target >= 500)")
     print(f"  model events per replication:         {events / args.reps:12,.1f}")

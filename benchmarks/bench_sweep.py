@@ -29,8 +29,10 @@ from sim.sweep import load_sweep, run_sweep  # noqa: E402
 
 def _sweep_file(folder: Path, reps: int, batch: int) -> Path:
     path = folder / "bench.toml"
-    path.write_text(f'name = "bench"\nbase = "{ROOT / "scenarios/baseline.toml"}"\nreps = {reps}\n'
-                    f"seed = 1\nbatch_reps = {batch}\n")
+    path.write_text(
+        f'name = "bench"\nbase = "{ROOT / "scenarios/baseline.toml"}"\nreps = {reps}\n'
+        f"seed = 1\nbatch_reps = {batch}\n"
+    )
     return path
 
 
@@ -51,8 +53,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         path = _sweep_file(tmp, args.reps, args.batch)
-        print(f"baseline sweep, {args.reps:,} replications in batches of {args.batch}, "
-              f"python {sys.version.split()[0]}")
+        print(
+            f"baseline sweep, {args.reps:,} replications in batches of {args.batch}, "
+            f"python {sys.version.split()[0]}"
+        )
         t_n = _timed(path, tmp / "parallel", Backend(workers=args.workers))
         print(f"{args.workers} processes:        {t_n:8.1f} s  {args.reps / t_n:8,.0f} reps/s")
         if not args.skip_serial:
@@ -68,8 +72,10 @@ def main() -> None:
             t_m = _timed(path, tmp / "memory", Backend(workers=args.workers))
             parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"{args.memory_reps:,}-replication sweep on {args.workers} processes: {t_m:.1f} s; "
-                  f"peak RSS parent {parent:.0f} MB, largest worker {child:.0f} MB (target < 500 MB)")
+            print(
+                f"{args.memory_reps:,}-replication sweep on {args.workers} processes: {t_m:.1f} s; "
+                f"peak RSS parent {parent:.0f} MB, largest worker {child:.0f} MB (target < 500 MB)"
+            )
 
 
 if __name__ == "__main__":

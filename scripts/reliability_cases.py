@@ -38,56 +38,118 @@ CASES = [
     ("infinite excitation decay", "esim run {B} --set militia.excitation_decay_days=inf", 2),
     ("weather recheck every 1e-9 h", "esim run {B} --set command.weather.recheck_hours=1e-9", 2),
     ("a scenario of 76 years", "esim run {B} --set meta.end_date=2099-12-31", 2),
-    ("rates past the event budget", "esim run {B} -n 2 --set militia.background_rate_per_day=100 "
-     "--set militia.branching_ratio=0.99 --set patron.enabled=false --set command.policy=never", 2),
+    (
+        "rates past the event budget",
+        "esim run {B} -n 2 --set militia.background_rate_per_day=100 "
+        "--set militia.branching_ratio=0.99 --set patron.enabled=false --set command.policy=never",
+        2,
+    ),
     ("10^9 replications", "esim run {B} --reps 1000000000", 2),
     ("seed 2^64", "esim run {B} --seed 18446744073709551616", 2),
     ("negative seed", "esim run {B} --seed -1", 2),
     ("--out is a file", "touch f; esim run {B} -n 2 --out f", 2),
-    ("--out is a folder of other files", "mkdir -p keep && echo x > keep/notes.txt; "
-     "esim run {B} -n 2 --out keep", 2),
+    (
+        "--out is a folder of other files",
+        "mkdir -p keep && echo x > keep/notes.txt; esim run {B} -n 2 --out keep",
+        2,
+    ),
     ("--out .", "esim run {B} -n 2 --out .", 2),
     ("1000 workers", "esim compare {B} {P}/never.toml -n 4 -q -w 1000 -m attacks", 0),
     ("compare a single file", "esim compare {B}", 2),
     ("unknown metric", "esim compare {B} {P}/never.toml -n 2 -m nonsense", 2),
-    ("sweep factor 1e9", "printf 'name = \"x\"\\nbase = \"{B}\"\\nreps = 2\\n[factors.r]\\n"
-     "key = \"militia.background_rate_per_day\"\\nvalues = [1.0, 1e9]\\n' > s.toml; esim validate s.toml", 2),
-    ("sweep range to inf", "printf 'name = \"x\"\\nbase = \"{B}\"\\nreps = 2\\n[design]\\nkind = \"lhs\"\\n"
-     "points = 4\\n[factors.r]\\nkey = \"militia.background_rate_per_day\"\\nlow = 1.0\\nhigh = inf\\n'"
-     " > s.toml; esim validate s.toml", 2),
-    ("factorial of 160,000 points", "python -c \"print('name = \\\"x\\\"\\nbase = \\\"{B}\\\"\\nreps = 2');"
-     "[print(f'[factors.f{{i}}]\\nkey = \\\"militia.excitation_decay_days\\\"\\nvalues = ' + "
-     "str([1.0 + j for j in range(400)])) for i in range(2)]\" > s.toml; esim validate s.toml", 2),
-    ("negative design seed", "printf 'name = \"x\"\\nbase = \"{B}\"\\nreps = 2\\n[design]\\nkind = \"lhs\"\\n"
-     "points = 4\\nseed = -1\\n[factors.r]\\nkey = \"militia.background_rate_per_day\"\\nlow = 1.0\\n"
-     "high = 2.0\\n' > s.toml; esim validate s.toml", 2),
+    (
+        "sweep factor 1e9",
+        'printf \'name = "x"\\nbase = "{B}"\\nreps = 2\\n[factors.r]\\n'
+        'key = "militia.background_rate_per_day"\\nvalues = [1.0, 1e9]\\n\' > s.toml; esim validate s.toml',
+        2,
+    ),
+    (
+        "sweep range to inf",
+        'printf \'name = "x"\\nbase = "{B}"\\nreps = 2\\n[design]\\nkind = "lhs"\\n'
+        'points = 4\\n[factors.r]\\nkey = "militia.background_rate_per_day"\\nlow = 1.0\\nhigh = inf\\n\''
+        " > s.toml; esim validate s.toml",
+        2,
+    ),
+    (
+        "factorial of 160,000 points",
+        'python -c "print(\'name = \\"x\\"\\nbase = \\"{B}\\"\\nreps = 2\');'
+        "[print(f'[factors.f{{i}}]\\nkey = \\\"militia.excitation_decay_days\\\"\\nvalues = ' + "
+        'str([1.0 + j for j in range(400)])) for i in range(2)]" > s.toml; esim validate s.toml',
+        2,
+    ),
+    (
+        "negative design seed",
+        'printf \'name = "x"\\nbase = "{B}"\\nreps = 2\\n[design]\\nkind = "lhs"\\n'
+        'points = 4\\nseed = -1\\n[factors.r]\\nkey = "militia.background_rate_per_day"\\nlow = 1.0\\n'
+        "high = 2.0\\n' > s.toml; esim validate s.toml",
+        2,
+    ),
     ("scheduler 'not a url'", "esim sweep {S}/bomber_lag.toml --out sw --scheduler 'not a url'", 2),
     ("scheduler nobody answers", "esim sweep {S}/bomber_lag.toml --out sw --scheduler tcp://127.0.0.1:1", 2),
-    ("--html names a folder", "esim run {B} -n 2 -q --out r && mkdir -p page && "
-     "esim report r --html page", 2),
+    (
+        "--html names a folder",
+        "esim run {B} -n 2 -q --out r && mkdir -p page && esim report r --html page",
+        2,
+    ),
     ("report of a folder that is not a result", "mkdir -p empty; esim report empty --html x.html", 2),
-    ("plot of a folder changed after its write", "esim run {B} -n 2 -q --out r && esim run {B} -n 3 -q "
-     "--out r2 && cp r2/summary.parquet r/ && esim plot r", 2),
-    ("plot of a folder whose event log is missing", "esim run {B} -n 2 -q --out r && rm r/events.parquet "
-     "&& esim plot r", 2),
-    ("results of an emptied batch", "esim sweep {S}/bomber_lag.toml --out sw -q && "
-     ": > $(ls sw/batches/*.parquet | head -1) && esim results sw", 2),
-    ("resume redoes an emptied batch", "esim sweep {S}/bomber_lag.toml --out sw -q && "
-     ": > $(ls sw/batches/*.parquet | head -1) && esim sweep {S}/bomber_lag.toml --out sw --resume -q "
-     "&& esim results sw -m attacks", 0),
-    ("corrupt sweep.json", "esim sweep {S}/bomber_lag.toml --out sw -q && echo '{{' > sw/sweep.json && "
-     "esim results sw", 2),
+    (
+        "plot of a folder changed after its write",
+        "esim run {B} -n 2 -q --out r && esim run {B} -n 3 -q "
+        "--out r2 && cp r2/summary.parquet r/ && esim plot r",
+        2,
+    ),
+    (
+        "plot of a folder whose event log is missing",
+        "esim run {B} -n 2 -q --out r && rm r/events.parquet && esim plot r",
+        2,
+    ),
+    (
+        "results of an emptied batch",
+        "esim sweep {S}/bomber_lag.toml --out sw -q && "
+        ": > $(ls sw/batches/*.parquet | head -1) && esim results sw",
+        2,
+    ),
+    (
+        "resume redoes an emptied batch",
+        "esim sweep {S}/bomber_lag.toml --out sw -q && "
+        ": > $(ls sw/batches/*.parquet | head -1) && esim sweep {S}/bomber_lag.toml --out sw --resume -q "
+        "&& esim results sw -m attacks",
+        0,
+    ),
+    (
+        "corrupt sweep.json",
+        "esim sweep {S}/bomber_lag.toml --out sw -q && echo '{{' > sw/sweep.json && esim results sw",
+        2,
+    ),
     ("export format xls", "esim run {B} -n 2 -q --out r && esim export r --format xls", 2),
-    ("run killed after its files, before its manifest", "esim run {B} -n 5 -q --out r && "
-     "ESIM_FAULT_POINT=written esim run {B} -n 3 --seed 2 -q --out r; esim plot r", 0),
-    ("run killed after its manifest, before the swap", "esim run {B} -n 5 -q --out r && "
-     "ESIM_FAULT_POINT=manifest esim run {B} -n 3 --seed 2 -q --out r; esim plot r", 0),
-    ("run killed after the swap", "esim run {B} -n 5 -q --out r && "
-     "ESIM_FAULT_POINT=swapped esim run {B} -n 3 --seed 2 -q --out r; esim plot r", 0),
-    ("run of 100,000 killed after 3 s, mid-stream", "esim run {B} -n 5 -q --out r && "
-     "timeout -s KILL 3 esim run {B} -n 100000 -q --out r; esim plot r", 0),
-    ("calibration population too small", "esim calibrate --population 10 --transition local "
-     "--workers 1 --out cal", 2),
+    (
+        "run killed after its files, before its manifest",
+        "esim run {B} -n 5 -q --out r && "
+        "ESIM_FAULT_POINT=written esim run {B} -n 3 --seed 2 -q --out r; esim plot r",
+        0,
+    ),
+    (
+        "run killed after its manifest, before the swap",
+        "esim run {B} -n 5 -q --out r && "
+        "ESIM_FAULT_POINT=manifest esim run {B} -n 3 --seed 2 -q --out r; esim plot r",
+        0,
+    ),
+    (
+        "run killed after the swap",
+        "esim run {B} -n 5 -q --out r && "
+        "ESIM_FAULT_POINT=swapped esim run {B} -n 3 --seed 2 -q --out r; esim plot r",
+        0,
+    ),
+    (
+        "run of 100,000 killed after 3 s, mid-stream",
+        "esim run {B} -n 5 -q --out r && timeout -s KILL 3 esim run {B} -n 100000 -q --out r; esim plot r",
+        0,
+    ),
+    (
+        "calibration population too small",
+        "esim calibrate --population 10 --transition local --workers 1 --out cal",
+        2,
+    ),
     ("calibration resumed with nothing to resume", "esim calibrate --out cal --resume", 2),
 ]
 
@@ -103,20 +165,30 @@ def _digest(folder: Path) -> str:
 
 def run_case(command: str, expected: int, scratch: Path) -> tuple[bool, int, float, str]:
     cmd = command.replace("esim calibrate", f"esim calibrate --priors {ROOT / 'calibration/priors.toml'}")
-    cmd = cmd.format(B=ROOT / "scenarios/baseline.toml", P=ROOT / "scenarios/policies",
-                         S=ROOT / "scenarios/sweeps")
+    cmd = cmd.format(
+        B=ROOT / "scenarios/baseline.toml", P=ROOT / "scenarios/policies", S=ROOT / "scenarios/sweeps"
+    )
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "120"}
     before = _digest(ROOT / "scenarios")
     started = time.perf_counter()
-    p = subprocess.run(["bash", "-c", f"ulimit -v 4000000; timeout 120 bash -c {shlex.quote(cmd)}"],
-                       cwd=scratch, env=env, capture_output=True, text=True)
+    p = subprocess.run(
+        ["bash", "-c", f"ulimit -v 4000000; timeout 120 bash -c {shlex.quote(cmd)}"],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     err = [line for line in p.stderr.splitlines() if line.strip()]
     # click's own usage errors print a usage line, a hint and the error: three lines, no traceback
     usage = len(err) == 3 and err[0].startswith("Usage:") and err[2].startswith("Error:")
-    ok = (p.returncode == expected and "Traceback" not in p.stderr
-          and (len(err) <= 1 or usage or expected == 0) and p.returncode != 124
-          and _digest(ROOT / "scenarios") == before)
+    ok = (
+        p.returncode == expected
+        and "Traceback" not in p.stderr
+        and (len(err) <= 1 or usage or expected == 0)
+        and p.returncode != 124
+        and _digest(ROOT / "scenarios") == before
+    )
     first = err[-1] if usage else (err[0] if err else "")
     return ok, p.returncode, seconds, first
 
@@ -132,11 +204,18 @@ def main() -> int:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         bad += not ok
-        shown = command.replace("{B}", "scenarios/baseline.toml").replace(
-            "{P}", "scenarios/policies").replace("{S}", "scenarios/sweeps").replace("{{", "{")
+        shown = (
+            command.replace("{B}", "scenarios/baseline.toml")
+            .replace("{P}", "scenarios/policies")
+            .replace("{S}", "scenarios/sweeps")
+            .replace("{{", "{")
+        )
         said = said.replace(f"{ROOT}/", "").replace("|", "\\|")[:160]
-        print(f"| {n} | {what} | `{shown.replace('|', chr(92) + '|')}` | {code} | {seconds:.1f} | "
-              f"{'yes' if ok else '**no**'} | {said} |", flush=True)
+        print(
+            f"| {n} | {what} | `{shown.replace('|', chr(92) + '|')}` | {code} | {seconds:.1f} | "
+            f"{'yes' if ok else '**no**'} | {said} |",
+            flush=True,
+        )
     print(f"\n{len(CASES) - bad} of {len(CASES)} handled cleanly.")
     return 1 if bad else 0
 

@@ -33,8 +33,8 @@ SKIP = {
     "--scheduler tcp://": "needs a running Dask scheduler on another machine",
     "--resume": "resumes a sweep after a crash; tests/test_sweep.py kills and resumes one",
     "sweeps/policies.toml --out results/policies --dask-local": "8,000 replications on a local Dask "
-                                                                 "cluster (about a minute); "
-                                                                 "tests/test_sweep.py runs Dask",
+    "cluster (about a minute); "
+    "tests/test_sweep.py runs Dask",
 }
 
 #: Exit codes a command may end with besides 0: `esim check` ends with 1 when a check fails, which
@@ -87,8 +87,10 @@ def check_labels(cmd: str, cwd: Path) -> list[str]:
             return problems
         info = json.loads((cwd / out / "manifest.json").read_text(encoding="utf-8"))
         if info.get("reps") != reps or info.get("seed") != seed or info.get("overrides") != sets:
-            problems.append(f"{out}/manifest.json says reps {info.get('reps')}, seed "
-                            f"{info.get('seed')}, overrides {info.get('overrides')}")
+            problems.append(
+                f"{out}/manifest.json says reps {info.get('reps')}, seed "
+                f"{info.get('seed')}, overrides {info.get('overrides')}"
+            )
         names = [e["file"] for e in info.get("scenarios", [])] or [info.get("scenario_file")]
         if names != files:
             problems.append(f"{out}/manifest.json names {names}, the command ran {files}")
@@ -105,8 +107,12 @@ def check_labels(cmd: str, cwd: Path) -> list[str]:
 
 
 def walk(files: list[Path], workdir: Path) -> int:
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(workdir), "COLUMNS": "120"}
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(workdir),
+        "COLUMNS": "120",
+    }
     failed = 0
     started = time.perf_counter()
     done: set[str] = set()
@@ -121,8 +127,9 @@ def walk(files: list[Path], workdir: Path) -> int:
                 print(f"SKIP  {cmd}\n      ({skip})", flush=True)
                 continue
             t0 = time.perf_counter()
-            p = subprocess.run(["bash", "-c", cmd], cwd=workdir, env=env, capture_output=True,
-                               text=True, timeout=900)
+            p = subprocess.run(
+                ["bash", "-c", cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
+            )
             allowed = next((codes for part, codes in EXPECTED.items() if part in cmd), (0,))
             problems = []
             if p.returncode not in allowed:
@@ -145,8 +152,13 @@ def walk(files: list[Path], workdir: Path) -> int:
 def copy_repository(dest: Path) -> None:
     """The repository's own files (tracked, and new files git does not ignore), and this
     checkout's .venv/bin linked in."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in filter(None, listed.split("\0")):
         src = ROOT / name
         if src.is_file():

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -37,8 +38,9 @@ app = typer.Typer(
 out_console = Console()
 err_console = Console(stderr=True)
 
-ScenarioArg = Annotated[str, typer.Argument(help="scenario file (TOML)", show_default=False,
-                                            metavar="SCENARIO")]
+ScenarioArg = Annotated[
+    str, typer.Argument(help="scenario file (TOML)", show_default=False, metavar="SCENARIO")
+]
 #: The most replications whose events ``esim compare --out`` holds in memory, and the most
 #: replications ``esim run`` (which writes events to disk a chunk at a time) and a comparison hold
 #: at all; ``esim sweep`` keeps one summary row per replication and has no such limit.
@@ -51,8 +53,9 @@ BYTES_PER_ROW = 300
 #: events.parquet of the baseline per replication (1,200 replications: 7.5 MB, 2026-11-29), with room.
 DISK_BYTES_PER_REP = 8_000
 RepsOpt = Annotated[int, typer.Option("--reps", "-n", min=1, metavar="N", help="replications")]
-SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, metavar="SEED",
-                                      help="root seed of the random numbers")]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", min=0, max=2**63 - 1, metavar="SEED", help="root seed of the random numbers")
+]
 
 
 def _reps_bounded(reps: int, scenarios: int = 1, events: bool = True) -> None:
@@ -61,10 +64,14 @@ def _reps_bounded(reps: int, scenarios: int = 1, events: bool = True) -> None:
     limit, per = (MAX_EVENT_REPS, BYTES_PER_REP) if events else (MAX_SUMMARY_REPS, BYTES_PER_ROW)
     if total > limit:
         what = "with their events " if events else ""
-        raise ScenarioError("--reps", "", f"{total:,} replications {what}would need about "
-                            f"{total * per / 1e9:,.1f} GB of memory; at most {limit:,} here: for "
-                            "more, run a sweep (esim sweep keeps one summary row per replication "
-                            "and writes each batch as it finishes)")
+        raise ScenarioError(
+            "--reps",
+            "",
+            f"{total:,} replications {what}would need about "
+            f"{total * per / 1e9:,.1f} GB of memory; at most {limit:,} here: for "
+            "more, run a sweep (esim sweep keeps one summary row per replication "
+            "and writes each batch as it finishes)",
+        )
 
 
 def _disk_bounded(out: Path, reps: int) -> None:
@@ -74,14 +81,19 @@ def _disk_bounded(out: Path, reps: int) -> None:
     parent = next(p for p in [out.absolute(), *out.absolute().parents] if p.exists())
     need, free = reps * DISK_BYTES_PER_REP, shutil.disk_usage(parent).free
     if need > free:
-        raise ScenarioError("--reps", "", f"{reps:,} replications would write about "
-                            f"{need / 1e9:,.1f} GB of events; {parent} has {free / 1e9:,.1f} GB free")
+        raise ScenarioError(
+            "--reps",
+            "",
+            f"{reps:,} replications would write about "
+            f"{need / 1e9:,.1f} GB of events; {parent} has {free / 1e9:,.1f} GB free",
+        )
 
 
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", metavar="KEY=VALUE",
-                 help="override a key: --set militia.branching_ratio=0.3 (repeatable)"),
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="override a key: --set militia.branching_ratio=0.3 (repeatable)"
+    ),
 ]
 
 
@@ -146,9 +158,13 @@ class _LazyProgress:
             if time.perf_counter() - self.started < 1.0:
                 return
             self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:>7,.0f} reps/s"), TimeRemainingColumn(),
-                console=err_console, transient=True,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>7,.0f} reps/s"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
             )
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=total, rate=0.0)
@@ -161,11 +177,14 @@ class _LazyProgress:
             self.bar.stop()
 
 
+def _to_parquet(frame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
 def _shown(path: Path) -> Path:
     """A path relative to the working folder where it lies under it."""
     cwd = Path.cwd()
     return path.relative_to(cwd) if path.is_relative_to(cwd) else path
-
 
 
 def _summary_table(summary, title: str) -> Table:
@@ -185,9 +204,16 @@ def run(
     scenario: ScenarioArg,
     reps: RepsOpt = runner.DEFAULT_REPS,
     seed: SeedOpt = runner.DEFAULT_SEED,
-    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="result folder [default: "
-                                             "results/<file name>, and with --set "
-                                             "results/<file name>+<key>=<value>...]")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="result folder [default: "
+            "results/<file name>, and with --set "
+            "results/<file name>+<key>=<value>...]",
+        ),
+    ] = None,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -210,11 +236,20 @@ def run(
 
     with _bad_input():
         try:
-            summary = write_run(out_dir, timed(runner.run_chunks(sc, reps, seed, progress)), sc,
-                                info, scenario_sources(scenario, set_ or [], sc))
+            summary = write_run(
+                out_dir,
+                timed(runner.run_chunks(sc, reps, seed, progress)),
+                sc,
+                info,
+                scenario_sources(scenario, set_ or [], sc),
+            )
         except OSError as exc:
-            err_console.print(f"error: {out_dir}: cannot write results ({exc.strerror})",
-                              markup=False, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"error: {out_dir}: cannot write results ({exc.strerror})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
         finally:
             progress.close()
@@ -222,11 +257,17 @@ def run(
     out_console.print(
         f"[bold]{run_label(info)}[/bold]: {sc.meta.start_date.isoformat()} to "
         f"{sc.meta.end_date.isoformat()}, {wall:.1f} s "
-        f"({reps / wall if wall else math.inf:,.0f} reps/s)", highlight=False, soft_wrap=True)
+        f"({reps / wall if wall else math.inf:,.0f} reps/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
     out_console.print(_summary_table(summary, "mean and 5-95% interval over replications"))
-    out_console.print(f"results in {out_dir}/ (summary.parquet, events.parquet, "
-                      f"scenario.resolved.toml, scenario.sources.json, manifest.json)",
-                      highlight=False, soft_wrap=True)
+    out_console.print(
+        f"results in {out_dir}/ (summary.parquet, events.parquet, "
+        f"scenario.resolved.toml, scenario.sources.json, manifest.json)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _file_kind(path: str) -> str:
@@ -246,16 +287,21 @@ def _file_kind(path: str) -> str:
 
 
 @app.command()
-def validate(scenario: Annotated[str, typer.Argument(
-        help="a scenario, sweep, targets or priors file (TOML)", show_default=False,
-        metavar="FILE")], set_: SetOpt = None) -> None:
+def validate(
+    scenario: Annotated[
+        str,
+        typer.Argument(
+            help="a scenario, sweep, targets or priors file (TOML)", show_default=False, metavar="FILE"
+        ),
+    ],
+    set_: SetOpt = None,
+) -> None:
     """Check an input file without running it: a scenario (extends chain and overrides included),
     a sweep file (its scenarios and factors), a targets or a priors file."""
     with _bad_input():
         kind = _file_kind(scenario)
         if kind != "scenario" and set_:
-            raise ScenarioError("--set", "", f"{scenario} is a {kind} file: --set applies to "
-                                "scenario files")
+            raise ScenarioError("--set", "", f"{scenario} is a {kind} file: --set applies to scenario files")
         if kind == "sweep":
             from sim.sweep import load_sweep
 
@@ -264,7 +310,10 @@ def validate(scenario: Annotated[str, typer.Argument(
                 f"ok: {scenario}: sweep '{sw.spec.name}', {sw.points} point"
                 f"{'s' if sw.points > 1 else ''} x {len(sw.policy_names)} polic"
                 f"{'ies' if len(sw.policy_names) > 1 else 'y'} x {sw.spec.reps} replications = "
-                f"{sw.replications:,}, seed {sw.spec.seed}", highlight=False, soft_wrap=True)
+                f"{sw.replications:,}, seed {sw.spec.seed}",
+                highlight=False,
+                soft_wrap=True,
+            )
             return
         if kind in ("targets", "priors"):
             from sim.calibrate import setup
@@ -275,37 +324,54 @@ def validate(scenario: Annotated[str, typer.Argument(
                 what = f"{len(tf.targets)} targets and {len(tf.series)} dated series"
             else:
                 s = setup(scenario)
-                what = (f"{len(s.priors.parameters)} parameters of '{s.scenario.meta.name}', "
-                        f"targets {s.targets_file.name}")
-            out_console.print(f"ok: {scenario}: {kind} file, {what}", highlight=False,
-                              soft_wrap=True)
+                what = (
+                    f"{len(s.priors.parameters)} parameters of '{s.scenario.meta.name}', "
+                    f"targets {s.targets_file.name}"
+                )
+            out_console.print(f"ok: {scenario}: {kind} file, {what}", highlight=False, soft_wrap=True)
             return
         sc = load_scenario(scenario, set_ or [])
     out_console.print(
         f"ok: {scenario}: scenario '{sc.meta.name}', {sc.meta.start_date.isoformat()} to "
         f"{sc.meta.end_date.isoformat()}, policy {sc.command.policy}, "
-        f"sha256 {scenario_hash(sc)[:12]}", highlight=False, soft_wrap=True,
+        f"sha256 {scenario_hash(sc)[:12]}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
 @app.command()
 def calibrate(
-    priors: Annotated[Path, typer.Option("--priors", help="priors file; it names the targets, "
-                                         "which name the scenario")] = Path("calibration/priors.toml"),
-    out: Annotated[Path, typer.Option("--out", help="folder for posterior.parquet, fitted.toml, "
-                                      "generations.csv and the pyabc history abc.db")] = Path("calibration"),
+    priors: Annotated[
+        Path, typer.Option("--priors", help="priors file; it names the targets, which name the scenario")
+    ] = Path("calibration/priors.toml"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="folder for posterior.parquet, fitted.toml, generations.csv and the pyabc history abc.db",
+        ),
+    ] = Path("calibration"),
     budget: Annotated[int, typer.Option("--budget", min=1, help="simulations in all")] = 150_000,
     max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.05, help="wall time")] = 9.0,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
     population: Annotated[int, typer.Option("--population", min=10, help="particles")] = 500,
-    min_epsilon: Annotated[float, typer.Option("--min-epsilon", min=0.0, help="stop at this "
-                                               "distance threshold")] = 0.0,
-    min_acceptance: Annotated[float, typer.Option("--min-acceptance", min=0.0, max=1.0,
-                                                  help="stop below this acceptance rate")] = 0.01,
+    min_epsilon: Annotated[
+        float, typer.Option("--min-epsilon", min=0.0, help="stop at this distance threshold")
+    ] = 0.0,
+    min_acceptance: Annotated[
+        float, typer.Option("--min-acceptance", min=0.0, max=1.0, help="stop below this acceptance rate")
+    ] = 0.01,
     seed: SeedOpt = 20240202,
-    transition: Annotated[str, typer.Option("--transition", help="proposal kernel: 'normal' (one "
-                                            "covariance) or 'local' (per particle, from its "
-                                            "nearest neighbours)")] = "normal",
+    transition: Annotated[
+        str,
+        typer.Option(
+            "--transition",
+            help="proposal kernel: 'normal' (one "
+            "covariance) or 'local' (per particle, from its "
+            "nearest neighbours)",
+        ),
+    ] = "normal",
     resume: Annotated[bool, typer.Option("--resume", help="continue the last run in OUT/abc.db")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-generation log")] = False,
 ) -> None:
@@ -319,9 +385,16 @@ def calibrate(
     if transition not in ("normal", "local"):
         with _bad_input():
             raise ScenarioError("--transition", "", f"'{transition}' is not 'normal' or 'local'")
-    settings = Settings(population=population, budget=budget, max_minutes=max_minutes,
-                        min_epsilon=min_epsilon, min_acceptance=min_acceptance, workers=workers,
-                        seed=seed, transition=transition)
+    settings = Settings(
+        population=population,
+        budget=budget,
+        max_minutes=max_minutes,
+        min_epsilon=min_epsilon,
+        min_acceptance=min_acceptance,
+        workers=workers,
+        seed=seed,
+        transition=transition,
+    )
     if not quiet:
         out_console.print(
             f"calibrating {len(s.priors.parameters)} parameter{'s' if len(s.priors.parameters) > 1 else ''}"
@@ -329,15 +402,23 @@ def calibrate(
             f"{sum(t.calibrate and t.kind != 'input' for t in s.targets.targets.values())} targets "
             f"and {len(s.targets.series)} dated series ({s.targets_file.name}); "
             f"{workers} worker{'s' if workers > 1 else ''}, budget "
-            f"{budget:,} simulations, {max_minutes:g} min", highlight=False)
-        out_console.print(f"{'gen':>3} {'epsilon':>9} {'accepted':>9} {'sims':>8} {'accept':>7} "
-                          f"{'ESS':>6} {'seconds':>8} {'total sims':>11}", highlight=False)
+            f"{budget:,} simulations, {max_minutes:g} min",
+            highlight=False,
+        )
+        out_console.print(
+            f"{'gen':>3} {'epsilon':>9} {'accepted':>9} {'sims':>8} {'accept':>7} "
+            f"{'ESS':>6} {'seconds':>8} {'total sims':>11}",
+            highlight=False,
+        )
 
     def log(g) -> None:
         if not quiet:
-            out_console.print(f"{g.t:>3} {g.epsilon:>9.3f} {g.accepted:>9} {g.simulations:>8} "
-                              f"{g.acceptance_rate:>7.3f} {g.ess:>6.0f} {g.seconds:>8.1f} "
-                              f"{g.total_simulations:>11,}", highlight=False)
+            out_console.print(
+                f"{g.t:>3} {g.epsilon:>9.3f} {g.accepted:>9} {g.simulations:>8} "
+                f"{g.acceptance_rate:>7.3f} {g.ess:>6.0f} {g.seconds:>8.1f} "
+                f"{g.total_simulations:>11,}",
+                highlight=False,
+            )
 
     with _bad_input():
         try:
@@ -346,25 +427,46 @@ def calibrate(
             raise ScenarioError(out / "abc.db", "--resume", str(exc).split(": ", 1)[-1]) from None
         except CalibrationError as exc:
             raise ScenarioError(priors, "--population", str(exc)) from None
-    abandoned = (f", and {result.abandoned_simulations:,} in an abandoned generation"
-                 if result.abandoned_simulations else "")
-    out_console.print(f"stopped: {result.stopped}; {result.simulations:,} simulations{abandoned}; "
-                      f"{result.seconds:.0f} s", highlight=False, soft_wrap=True)
-    table = Table(title="posterior: the fitted point, the weighted median and 90% interval",
-                  title_justify="left")
+    abandoned = (
+        f", and {result.abandoned_simulations:,} in an abandoned generation"
+        if result.abandoned_simulations
+        else ""
+    )
+    out_console.print(
+        f"stopped: {result.stopped}; {result.simulations:,} simulations{abandoned}; {result.seconds:.0f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table(
+        title="posterior: the fitted point, the weighted median and 90% interval", title_justify="left"
+    )
     table.add_column("parameter", no_wrap=True)
     for col in ("fitted", "median", "5%", "95%"):
         table.add_column(col, justify="right")
     table.add_column("prior")
     for name, row in result.summary.iterrows():
-        table.add_row(str(name), f"{row['fitted']:.4g}", f"{row['median']:.4g}", f"{row['p5']:.4g}",
-                      f"{row['p95']:.4g}", f"{row['prior']}({row['prior_low']:g}, {row['prior_high']:g})")
+        table.add_row(
+            str(name),
+            f"{row['fitted']:.4g}",
+            f"{row['median']:.4g}",
+            f"{row['p5']:.4g}",
+            f"{row['p95']:.4g}",
+            f"{row['prior']}({row['prior_low']:g}, {row['prior_high']:g})",
+        )
     out_console.print(table)
-    out_console.print(f"wrote {out}/posterior.parquet, {out}/fitted.toml, {out}/generations.csv; "
-                      f"next: esim check {_shown(s.scenario_file)}", highlight=False, soft_wrap=True)
+    out_console.print(
+        f"wrote {out}/posterior.parquet, {out}/fitted.toml, {out}/generations.csv; "
+        f"next: esim check {_shown(s.scenario_file)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     for key in result.overridden:
-        err_console.print(f"warning: {s.scenario_file} sets {key} itself, so the fitted value is "
-                          "not used", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"warning: {s.scenario_file} sets {key} itself, so the fitted value is not used",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -372,12 +474,19 @@ def check(
     scenario: ScenarioArg,
     reps: RepsOpt = 300,
     seed: SeedOpt = runner.DEFAULT_SEED,
-    targets: Annotated[Path | None, typer.Option("--targets", help="targets file [default: the "
-                                                 "one in calibration/ that names SCENARIO]")] = None,
+    targets: Annotated[
+        Path | None,
+        typer.Option("--targets", help="targets file [default: the one in calibration/ that names SCENARIO]"),
+    ] = None,
     set_: SetOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="also keep the check's "
-                                             "tables here (Parquet; esim export turns them into "
-                                             "CSV or JSON)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="DIR",
+            help="also keep the check's tables here (Parquet; esim export turns them into CSV or JSON)",
+        ),
+    ] = None,
 ) -> None:
     """Predictive check: each documented count against the simulated median and 90% interval.
 
@@ -393,8 +502,11 @@ def check(
             raise ScenarioError(scenario, "extends", problem)
         tfile = targets if targets is not None else find_targets_file(scenario)
         if tfile is None:
-            raise ScenarioError(scenario, "--targets", "no targets file in calibration/ names this "
-                                "scenario; pass --targets FILE")
+            raise ScenarioError(
+                scenario,
+                "--targets",
+                "no targets file in calibration/ names this scenario; pass --targets FILE",
+            )
         tf = load_targets(tfile)
         if out is not None:
             _writable(out)
@@ -405,22 +517,30 @@ def check(
         from sim.store import atomic_write
 
         for name, frame in check_tables(result).items():
-            atomic_write(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+            atomic_write(out / f"{name}.parquet", partial(_to_parquet, frame))
         info = manifest(sc, scenario, seed, reps, 0.0, argv=sys.argv[1:], overrides=set_ or [])
         info["targets_file"] = str(tfile)
-        atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n",
-                                                                  encoding="utf-8"))
-        out_console.print(f"check tables in {out}/ (check_targets, check_series, check_story)",
-                          highlight=False)
+        atomic_write(
+            out / "manifest.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        )
+        out_console.print(
+            f"check tables in {out}/ (check_targets, check_series, check_story)", highlight=False
+        )
     failed = result.failed
     story = result.story is not None
     if failed:
         total = len(result.rows) + len(result.series) + story
-        out_console.print(f"[red]FAIL: {len(failed)} of {total} checks[/red]: {', '.join(failed)}",
-                          highlight=False, soft_wrap=True)
+        out_console.print(
+            f"[red]FAIL: {len(failed)} of {total} checks[/red]: {', '.join(failed)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
-    out_console.print(f"[green]PASS: all {len(result.rows)} targets, {len(result.series)} series"
-                      f"{' and the story' if story else ''}[/green]", highlight=False)
+    out_console.print(
+        f"[green]PASS: all {len(result.rows)} targets, {len(result.series)} series"
+        f"{' and the story' if story else ''}[/green]",
+        highlight=False,
+    )
 
 
 def _share(x: float) -> str:
@@ -429,8 +549,11 @@ def _share(x: float) -> str:
 
 def _print_check(result, sc, reps: int, seed: int, tfile: Path) -> None:
     rules = result.rules
-    table = Table(title=f"{sc.meta.name}: the documented record against {reps} replications "
-                        f"(seed {seed}; {_shown(tfile.resolve())})", title_justify="left")
+    table = Table(
+        title=f"{sc.meta.name}: the documented record against {reps} replications "
+        f"(seed {seed}; {_shown(tfile.resolve())})",
+        title_justify="left",
+    )
     table.add_column("target", no_wrap=True)
     table.add_column("documented")
     for col in ("median", "5%", "95%", "inside", "P(>=low)", "P(<=high)", "CRPS"):
@@ -440,24 +563,48 @@ def _print_check(result, sc, reps: int, seed: int, tfile: Path) -> None:
         status = "[green]PASS[/green]" if r.passed else f"[red]FAIL[/red] {r.why}"
         if r.statistic.startswith("input"):
             status += " (input)"
-        table.add_row(r.name, r.documented, *(format_number(v) for v in (r.median, r.p5, r.p95)),
-                      _share(r.share_inside), _share(r.tail_low), _share(r.tail_high),
-                      format_number(r.crps), status)
+        table.add_row(
+            r.name,
+            r.documented,
+            *(format_number(v) for v in (r.median, r.p5, r.p95)),
+            _share(r.share_inside),
+            _share(r.tail_low),
+            _share(r.tail_high),
+            format_number(r.crps),
+            status,
+        )
     out_console.print(table)
-    out_console.print(f"A target FAILS when P(X >= low) or P(X <= high) is below "
-                      f"{rules.tail_probability:g} (the record lies where the model almost never "
-                      f"goes), when fewer replications than its minimum land inside the documented "
-                      f"set, or when more than {rules.max_missing_share:.0%} lack its statistic. "
-                      f"CRPS: at the documented value, smaller is better. Thresholds: [check] and "
-                      f"min_share_inside in the targets file.", highlight=False, soft_wrap=True,
-                      markup=False)
+    out_console.print(
+        f"A target FAILS when P(X >= low) or P(X <= high) is below "
+        f"{rules.tail_probability:g} (the record lies where the model almost never "
+        f"goes), when fewer replications than its minimum land inside the documented "
+        f"set, or when more than {rules.max_missing_share:.0%} lack its statistic. "
+        f"CRPS: at the documented value, smaller is better. Thresholds: [check] and "
+        f"min_share_inside in the targets file.",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
     if result.series:
-        st = Table(title="the dated path: model against two naive references (mean CRPS over the "
-                         "points; smaller is better)", title_justify="left")
+        st = Table(
+            title="the dated path: model against two naive references (mean CRPS over the "
+            "points; smaller is better)",
+            title_justify="left",
+        )
         st.add_column("series", no_wrap=True)
-        for col in ("points in 5-95%", "band width / value", "CRPS model", "constant rate",
-                    "persistence", "increments: model", "constant", "persistence",
-                    "energy: model", "constant", "whole path in tolerance"):
+        for col in (
+            "points in 5-95%",
+            "band width / value",
+            "CRPS model",
+            "constant rate",
+            "persistence",
+            "increments: model",
+            "constant",
+            "persistence",
+            "energy: model",
+            "constant",
+            "whole path in tolerance",
+        ):
             st.add_column(col, justify="right")
         st.add_column("result")
         for c in result.series:
@@ -465,26 +612,42 @@ def _print_check(result, sc, reps: int, seed: int, tfile: Path) -> None:
             if c.rules.min_points_covered:
                 need.append(f">= {c.rules.min_points_covered}")
             status = "[green]PASS[/green]" if c.passed else f"[red]FAIL[/red] {c.why}"
-            st.add_row(c.name, f"{c.covered} of {c.points}", f"{c.relative_width:.2f}",
-                       f"{c.model.cumulative:.2f}", f"{c.constant.cumulative:.2f}",
-                       f"{c.persistence.cumulative:.2f}", f"{c.model.increments:.2f}",
-                       f"{c.constant.increments:.2f}", f"{c.persistence.increments:.2f}",
-                       f"{c.energy_model:.1f}", f"{c.energy_constant:.1f}", _share(c.path_share),
-                       status)
+            st.add_row(
+                c.name,
+                f"{c.covered} of {c.points}",
+                f"{c.relative_width:.2f}",
+                f"{c.model.cumulative:.2f}",
+                f"{c.constant.cumulative:.2f}",
+                f"{c.persistence.cumulative:.2f}",
+                f"{c.model.increments:.2f}",
+                f"{c.constant.increments:.2f}",
+                f"{c.persistence.increments:.2f}",
+                f"{c.energy_model:.1f}",
+                f"{c.energy_constant:.1f}",
+                _share(c.path_share),
+                status,
+            )
         out_console.print(st)
-        out_console.print("Constant rate: a Poisson process at the series' reference rate from the "
-                          "start. Persistence: each interval forecast at the rate of the interval "
-                          "before, from the last observed count (it sees the record; the model runs "
-                          "from the start). A series FAILS when its band covers too few points, is "
-                          "too wide, or its CRPS is above the allowed share of the constant-rate "
-                          "reference's (limits in its [series.*] table).",
-                          highlight=False, soft_wrap=True, markup=False)
+        out_console.print(
+            "Constant rate: a Poisson process at the series' reference rate from the "
+            "start. Persistence: each interval forecast at the rate of the interval "
+            "before, from the last observed count (it sees the record; the model runs "
+            "from the start). A series FAILS when its band covers too few points, is "
+            "too wide, or its CRPS is above the allowed share of the constant-rate "
+            "reference's (limits in its [series.*] table).",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if result.story is not None:
         story = result.story
         status = "[green]PASS[/green]" if story.passed else "[red]FAIL[/red]"
-        out_console.print(f"the story at once ({', '.join(story.targets)}): {_share(story.share)} of "
-                          f"replications (at least {story.min_share:.0%} needed) {status}",
-                          highlight=False, soft_wrap=True)
+        out_console.print(
+            f"the story at once ({', '.join(story.targets)}): {_share(story.share)} of "
+            f"replications (at least {story.min_share:.0%} needed) {status}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in result.notes:
         out_console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
@@ -502,20 +665,27 @@ def _sweep_backend(workers: int, scheduler: str | None, dask_local: int, tasks: 
     def capped(asked: int, option: str) -> int:
         if asked > cap:
             why = f"{cores} cores" if cap == cores else f"{tasks} tasks"
-            err_console.print(f"note: {option} {asked}: capped at {cap} ({why})", markup=False,
-                              highlight=False)
+            err_console.print(
+                f"note: {option} {asked}: capped at {cap} ({why})", markup=False, highlight=False
+            )
             return cap
         return asked
 
-    return Backend(workers=capped(workers, "--workers"), scheduler=scheduler,
-                   dask_local=capped(dask_local, "--dask-local") if dask_local else 0)
+    return Backend(
+        workers=capped(workers, "--workers"),
+        scheduler=scheduler,
+        dask_local=capped(dask_local, "--dask-local") if dask_local else 0,
+    )
 
 
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="local processes")]
-SchedulerOpt = Annotated[str | None, typer.Option("--scheduler", help="address of a running Dask "
-                                                  "scheduler, e.g. tcp://10.0.0.5:8786")]
-DaskLocalOpt = Annotated[int, typer.Option("--dask-local", min=0, help="start a local Dask cluster "
-                                           "of N workers")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786"),
+]
+DaskLocalOpt = Annotated[
+    int, typer.Option("--dask-local", min=0, help="start a local Dask cluster of N workers")
+]
 
 
 @app.command()
@@ -526,8 +696,9 @@ def sweep(
     scheduler: SchedulerOpt = None,
     dask_local: DaskLocalOpt = 0,
     resume: Annotated[bool, typer.Option("--resume", help="run only the batches not yet in OUT")] = False,
-    events: Annotated[bool, typer.Option("--events", help="also keep every replication's event log "
-                                         "(OUT/events/)")] = False,
+    events: Annotated[
+        bool, typer.Option("--events", help="also keep every replication's event log (OUT/events/)")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Run a sweep: every design point under every policy, batch by batch into OUT."""
@@ -545,15 +716,19 @@ def sweep(
         _writable(out)
     backend = _sweep_backend(workers, scheduler, dask_local, len(sw.tasks()))
     if not quiet:
-        out_console.print(f"sweep '{sw.spec.name}': {sw.points} point{'s' if sw.points > 1 else ''} x "
-                          f"{len(sw.policy_names)} polic{'ies' if len(sw.policy_names) > 1 else 'y'} x "
-                          f"{sw.spec.reps} replications = {sw.replications:,}, {len(sw.tasks())} batches; "
-                          f"{backend.label}", highlight=False)
+        out_console.print(
+            f"sweep '{sw.spec.name}': {sw.points} point{'s' if sw.points > 1 else ''} x "
+            f"{len(sw.policy_names)} polic{'ies' if len(sw.policy_names) > 1 else 'y'} x "
+            f"{sw.spec.reps} replications = {sw.replications:,}, {len(sw.tasks())} batches; "
+            f"{backend.label}",
+            highlight=False,
+        )
     progress = _LazyProgress(quiet, sw.spec.name)
     with _bad_input():
         try:
-            result = run_sweep(sw, out, backend, resume=resume, progress=progress, argv=sys.argv[1:],
-                               events=events)
+            result = run_sweep(
+                sw, out, backend, resume=resume, progress=progress, argv=sys.argv[1:], events=events
+            )
         except SweepStoreError as exc:
             raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
         except ConnectionError as exc:
@@ -561,19 +736,30 @@ def sweep(
         finally:
             progress.close()
     rate = result.replications / result.seconds if result.seconds else math.inf
-    out_console.print(f"{result.replications:,} replications in {result.seconds:.1f} s "
-                      f"({rate:,.0f}/s); {result.skipped} batches already done; "
-                      f"{result.failed} failed replications; results in {out}/ "
-                      f"(esim results {out})", highlight=False, soft_wrap=True)
+    out_console.print(
+        f"{result.replications:,} replications in {result.seconds:.1f} s "
+        f"({rate:,.0f}/s); {result.skipped} batches already done; "
+        f"{result.failed} failed replications; results in {out}/ "
+        f"(esim results {out})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def results(
     folder: Annotated[Path, typer.Argument(help="a sweep's result folder", show_default=False)],
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics to show "
-                                                     "(repeatable) [default: headline metrics]")] = None,
-    paired_: Annotated[bool, typer.Option("--paired", help="paired differences of each policy from "
-                                          "the first, per design point (common random numbers)")] = False,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="metrics to show (repeatable) [default: headline metrics]"),
+    ] = None,
+    paired_: Annotated[
+        bool,
+        typer.Option(
+            "--paired",
+            help="paired differences of each policy from the first, per design point (common random numbers)",
+        ),
+    ] = False,
 ) -> None:
     """Mean and 95% confidence interval of each metric per design point and policy."""
     from sim.compare import HEADLINE, aggregate
@@ -599,23 +785,30 @@ def results(
         return
     table_data = aggregate(summary, design, metrics)
     expected = info["points"] * len(info["policies"]) * info["reps"]
-    table = Table(title=f"{info['sweep']}: {len(summary):,} of {expected:,} replications; mean and "
-                        f"95% confidence interval", title_justify="left")
+    table = Table(
+        title=f"{info['sweep']}: {len(summary):,} of {expected:,} replications; mean and "
+        f"95% confidence interval",
+        title_justify="left",
+    )
     factors = list(design.columns)
     for col in ("point", *factors, "policy", *metrics):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for (point, policy), group in table_data.groupby(["point", "policy"], sort=True):
         by_metric = group.set_index("metric")
-        cells = [f"{by_metric.at[m, 'mean']:.3g} [{by_metric.at[m, 'ci_low']:.3g}, "
-                 f"{by_metric.at[m, 'ci_high']:.3g}]" for m in metrics]
+        cells = [
+            f"{by_metric.at[m, 'mean']:.3g} [{by_metric.at[m, 'ci_low']:.3g}, "
+            f"{by_metric.at[m, 'ci_high']:.3g}]"
+            for m in metrics
+        ]
         values = [f"{design.at[point, f]:.4g}" for f in factors]
         table.add_row(str(point), *values, str(policy), *cells)
     out_console.print(table)
     failed = int((summary["error"] != "").sum())
     if failed:
         first = summary.loc[summary["error"] != "", "error"].iloc[0]
-        out_console.print(f"{failed} failed replications (left out); the first: {first}",
-                          highlight=False, soft_wrap=True)
+        out_console.print(
+            f"{failed} failed replications (left out); the first: {first}", highlight=False, soft_wrap=True
+        )
 
 
 def _paired_cell(r) -> str:
@@ -629,9 +822,11 @@ def _print_paired_by_point(summary, design, metrics, info) -> None:
     from sim.compare import paired
 
     policies = list(dict.fromkeys(summary["policy"]))
-    table = Table(title=f"{info['sweep']}: paired difference from '{policies[0]}' per design point, "
-                        "95% confidence interval, variance reduction (common random numbers)",
-                  title_justify="left")
+    table = Table(
+        title=f"{info['sweep']}: paired difference from '{policies[0]}' per design point, "
+        "95% confidence interval, variance reduction (common random numbers)",
+        title_justify="left",
+    )
     factors = list(design.columns)
     for col in ("point", *factors, "policy", *metrics):
         table.add_column(col, justify="left" if col == "policy" else "right")
@@ -639,24 +834,35 @@ def _print_paired_by_point(summary, design, metrics, info) -> None:
         rows = paired(group, metrics)
         for policy in policies[1:]:
             by_metric = rows[rows["policy"] == policy].set_index("metric")
-            table.add_row(str(point), *[f"{design.at[point, f]:.4g}" for f in factors], policy,
-                          *[_paired_cell(by_metric.loc[m]) for m in metrics])
+            table.add_row(
+                str(point),
+                *[f"{design.at[point, f]:.4g}" for f in factors],
+                policy,
+                *[_paired_cell(by_metric.loc[m]) for m in metrics],
+            )
     out_console.print(table)
 
 
 @app.command()
 def compare(
-    scenarios: Annotated[list[str], typer.Argument(help="scenario files; the first is the "
-                                                   "reference", show_default=False,
-                                                   metavar="SCENARIO...")],
+    scenarios: Annotated[
+        list[str],
+        typer.Argument(
+            help="scenario files; the first is the reference", show_default=False, metavar="SCENARIO..."
+        ),
+    ],
     reps: RepsOpt = 500,
     seed: SeedOpt = runner.DEFAULT_SEED,
-    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="also write the "
-                                             "replications, their events and the comparison "
-                                             "here")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="DIR", help="also write the replications, their events and the comparison here"
+        ),
+    ] = None,
     workers: WorkersOpt = 1,
-    metric: Annotated[list[str] | None, typer.Option("--metric", "-m", metavar="NAME",
-                                                     help="metrics to show (repeatable)")] = None,
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", "-m", metavar="NAME", help="metrics to show (repeatable)")
+    ] = None,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -667,86 +873,125 @@ def compare(
     metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
     with _bad_input():
         if len(scenarios) < 2:
-            raise ScenarioError(scenarios[0] if scenarios else "-", "", "compare needs two or more "
-                                "scenario files")
+            raise ScenarioError(
+                scenarios[0] if scenarios else "-", "", "compare needs two or more scenario files"
+            )
         for p in scenarios:
             load_scenario(p, set_ or [])  # every file's problem before any work
         _reps_bounded(reps, len(scenarios), events=out is not None)
         unknown = [m for m in metrics if m not in _METRIC_NAMES]
         if unknown:
-            raise ScenarioError("--metric", unknown[0], "unknown metric (known: "
-                                f"{', '.join(_METRIC_NAMES)})")
+            raise ScenarioError("--metric", unknown[0], f"unknown metric (known: {', '.join(_METRIC_NAMES)})")
         if out is not None:
             _folder_ready(out)
     progress = _LazyProgress(quiet, "compare")
     try:
-        comp = run_comparison(scenarios, reps=reps, seed=seed,
-                              backend=_sweep_backend(workers, None, 0,
-                                                     len(scenarios) * -(-reps // 100)),
-                              progress=progress,
-                              overrides=set_ or [], events=out is not None)
+        comp = run_comparison(
+            scenarios,
+            reps=reps,
+            seed=seed,
+            backend=_sweep_backend(workers, None, 0, len(scenarios) * -(-reps // 100)),
+            progress=progress,
+            overrides=set_ or [],
+            events=out is not None,
+        )
     finally:
         progress.close()
     names = comp.names
     info = _comparison_manifest(comp)
-    table = Table(title=f"{run_label(info)}; {comp.seconds:.1f} s: mean, and paired difference "
-                        f"from '{names[0]}' with its 95% confidence interval", title_justify="left")
+    table = Table(
+        title=f"{run_label(info)}; {comp.seconds:.1f} s: mean, and paired difference "
+        f"from '{names[0]}' with its 95% confidence interval",
+        title_justify="left",
+    )
     for col in ("metric", "scenario", "mean", "diff.", "95% CI", "var. red."):
-        table.add_column(col, justify="left" if col in ("metric", "scenario") else "right",
-                         no_wrap=col != "metric")
+        table.add_column(
+            col, justify="left" if col in ("metric", "scenario") else "right", no_wrap=col != "metric"
+        )
     for m in metrics:
         rows = comp.table[comp.table["metric"] == m].set_index("policy")
         for i, name in enumerate(names):
             if name not in rows.index:  # every replication of it failed (below)
-                table.add_row(m if i == 0 else "", name, "-", "-", "-", "-",
-                              end_section=i == len(names) - 1)
+                table.add_row(m if i == 0 else "", name, "-", "-", "-", "-", end_section=i == len(names) - 1)
                 continue
             r = rows.loc[name]
             cells = ("", "", "") if i == 0 else format_difference(r)
-            table.add_row(m if i == 0 else "", name, format_number(r["mean"]), *cells,
-                          end_section=i == len(names) - 1)
+            table.add_row(
+                m if i == 0 else "", name, format_number(r["mean"]), *cells, end_section=i == len(names) - 1
+            )
     out_console.print(table)
     failed = comp.summary[comp.summary["error"] != ""]
     for name, group in failed.groupby("policy", sort=False):
-        err_console.print(f"warning: {name}: {len(group)} of {comp.reps} replications failed and are "
-                          f"left out; the first: {group['error'].iloc[0]}", markup=False,
-                          highlight=False, soft_wrap=True)
-    out_console.print("diff.: paired difference from the first scenario; var. red. xN: independent "
-                      "seeds would need N times the replications "
-                      "for an interval as narrow; 'constant': the difference is the same on every "
-                      "replication; '-': not defined (no replication has the metric, or neither "
-                      "scenario varies).", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"warning: {name}: {len(group)} of {comp.reps} replications failed and are "
+            f"left out; the first: {group['error'].iloc[0]}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    out_console.print(
+        "diff.: paired difference from the first scenario; var. red. xN: independent "
+        "seeds would need N times the replications "
+        "for an interval as narrow; 'constant': the difference is the same on every "
+        "replication; '-': not defined (no replication has the metric, or neither "
+        "scenario varies).",
+        highlight=False,
+        soft_wrap=True,
+    )
     if out is not None:
         from sim.store import write_comparison
 
         write_comparison(out, comp, info)
-        out_console.print(f"results in {out}/ (summary.parquet, comparison.parquet, events.parquet, "
-                          "scenarios/, manifest.json)", highlight=False, soft_wrap=True)
+        out_console.print(
+            f"results in {out}/ (summary.parquet, comparison.parquet, events.parquet, "
+            "scenarios/, manifest.json)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _comparison_manifest(comp) -> dict:
     from sim.scenario.sources import uses_fitted
     from sim.store import manifest
 
-    info = manifest(comp.scenarios[0], comp.files[0], comp.seed, comp.reps, comp.seconds,
-                    argv=sys.argv[1:], overrides=comp.overrides)
+    info = manifest(
+        comp.scenarios[0],
+        comp.files[0],
+        comp.seed,
+        comp.reps,
+        comp.seconds,
+        argv=sys.argv[1:],
+        overrides=comp.overrides,
+    )
     info["scenario"] = "comparison"
-    info["scenarios"] = [{"name": n, "file": f, "scenario": sc.meta.name, "policy": sc.command.policy,
-                          "overrides": comp.overrides, "calibration": uses_fitted(f),
-                          "scenario_sha256": scenario_hash(sc)}
-                         for n, f, sc in zip(comp.names, comp.files, comp.scenarios, strict=True)]
+    info["scenarios"] = [
+        {
+            "name": n,
+            "file": f,
+            "scenario": sc.meta.name,
+            "policy": sc.command.policy,
+            "overrides": comp.overrides,
+            "calibration": uses_fitted(f),
+            "scenario_sha256": scenario_hash(sc),
+        }
+        for n, f, sc in zip(comp.names, comp.files, comp.scenarios, strict=True)
+    ]
     return info
 
 
 @app.command()
 def sensitivity(
     file: Annotated[str, typer.Argument(help="sweep file with factor ranges (TOML)", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", help="result folder [default: "
-                                             "results/<sweep name>-sensitivity]")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="result folder [default: results/<sweep name>-sensitivity]")
+    ] = None,
     workers: WorkersOpt = 1,
-    base_samples: Annotated[int | None, typer.Option(
-        "--base-samples", min=2, help="Saltelli base samples N (a power of 2) [default: "
-        "design.points]")] = None,
+    base_samples: Annotated[
+        int | None,
+        typer.Option(
+            "--base-samples", min=2, help="Saltelli base samples N (a power of 2) [default: design.points]"
+        ),
+    ] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics (repeatable)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="finish an interrupted analysis")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -762,15 +1007,24 @@ def sensitivity(
         out = out or Path("results") / f"{sw.spec.name}-sensitivity"
         _writable(out)
     if not quiet:
-        out_console.print(f"sensitivity of '{sw.spec.name}': {len(problem['names'])} factors, "
-                          f"{sw.points} Saltelli points x {len(sw.policy_names)} polic"
-                          f"{'ies' if len(sw.policy_names) > 1 else 'y'} x {sw.spec.reps} replications "
-                          f"= {sw.replications:,}", highlight=False)
+        out_console.print(
+            f"sensitivity of '{sw.spec.name}': {len(problem['names'])} factors, "
+            f"{sw.points} Saltelli points x {len(sw.policy_names)} polic"
+            f"{'ies' if len(sw.policy_names) > 1 else 'y'} x {sw.spec.reps} replications "
+            f"= {sw.replications:,}",
+            highlight=False,
+        )
     progress = _LazyProgress(quiet, sw.spec.name)
     with _bad_input():
         try:
-            run_sweep(sw, out, _sweep_backend(workers, None, 0, len(sw.tasks())), resume=resume,
-                      progress=progress, argv=sys.argv[1:])
+            run_sweep(
+                sw,
+                out,
+                _sweep_backend(workers, None, 0, len(sw.tasks())),
+                resume=resume,
+                progress=progress,
+                argv=sys.argv[1:],
+            )
         except SweepStoreError as exc:
             raise ScenarioError(out, "--out", str(exc).removeprefix(f"{out} ")) from None
         finally:
@@ -780,13 +1034,22 @@ def sensitivity(
     from sim.store import atomic_write
 
     atomic_write(out / "sobol.parquet", lambda p: table_data.to_parquet(p, index=False))
-    table = Table(title="Sobol indices (first order S1, total ST, 95% conf.) and the share of the "
-                        "variance of point means that is simulation noise", title_justify="left")
+    table = Table(
+        title="Sobol indices (first order S1, total ST, 95% conf.) and the share of the "
+        "variance of point means that is simulation noise",
+        title_justify="left",
+    )
     for col in ("policy", "metric", "factor", "S1", "ST", "noise"):
         table.add_column(col, justify="right" if col in ("S1", "ST", "noise") else "left")
     for _, r in table_data.iterrows():
-        table.add_row(r["policy"], r["metric"], r["factor"], f"{r['S1']:.2f} ±{r['S1_conf']:.2f}",
-                      f"{r['ST']:.2f} ±{r['ST_conf']:.2f}", f"{r['noise_share']:.1%}")
+        table.add_row(
+            r["policy"],
+            r["metric"],
+            r["factor"],
+            f"{r['S1']:.2f} ±{r['S1_conf']:.2f}",
+            f"{r['ST']:.2f} ±{r['ST_conf']:.2f}",
+            f"{r['noise_share']:.1%}",
+        )
     out_console.print(table)
     from sim.compare import sobol_warnings
 
@@ -818,16 +1081,27 @@ def _result_folder(folder: Path) -> str:
     if (folder / SWEEP_MANIFEST).is_file():
         return "sweep"
     if not (folder / "summary.parquet").is_file() or not (folder / "scenario.resolved.toml").is_file():
-        raise ScenarioError(folder, "", "not a result folder of esim run, compare --out, sweep or "
-                                        "sensitivity (summary.parquet and scenario.resolved.toml, or "
-                                        "sweep.json)")
+        raise ScenarioError(
+            folder,
+            "",
+            "not a result folder of esim run, compare --out, sweep or "
+            "sensitivity (summary.parquet and scenario.resolved.toml, or "
+            "sweep.json)",
+        )
     return "run"
 
 
 @app.command()
-def plot(folder: Annotated[Path, typer.Argument(help="result folder of esim run, compare --out, "
-                                                "sweep or sensitivity", show_default=False,
-                                                metavar="DIR")]) -> None:
+def plot(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="result folder of esim run, compare --out, sweep or sensitivity",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ],
+) -> None:
     """Draw the figures of a result folder as PNG and SVG into DIR/plots."""
     from sim.report.plots import plot_folder
     from sim.report.sweep_figures import plot_sweep_folder
@@ -836,17 +1110,30 @@ def plot(folder: Annotated[Path, typer.Argument(help="result folder of esim run,
         kind = _result_folder(folder)
         _folder_ready(folder / "plots", owned=("*.png", "*.svg"))
         written = plot_sweep_folder(folder) if kind == "sweep" else plot_folder(folder)
-    out_console.print(f"{len(written)} files in {folder}/plots/: "
-                      f"{', '.join(sorted({p.stem for p in written}))}", highlight=False, soft_wrap=True)
+    out_console.print(
+        f"{len(written)} files in {folder}/plots/: {', '.join(sorted({p.stem for p in written}))}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="result folder of esim run, compare --out, sweep "
-                                           "or sensitivity", show_default=False, metavar="DIR")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="result folder of esim run, compare --out, sweep or sensitivity",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ],
     html: Annotated[Path, typer.Option("--html", metavar="FILE", help="the page to write")],
-    check_reps: Annotated[int, typer.Option("--check-reps", min=1, help="replications of the "
-                                            "predictive check (where a calibration exists)")] = 200,
+    check_reps: Annotated[
+        int,
+        typer.Option(
+            "--check-reps", min=1, help="replications of the predictive check (where a calibration exists)"
+        ),
+    ] = 200,
 ) -> None:
     """Write one self-contained HTML page: figures, summary, predictive check, assumptions."""
     from sim.report.html import write_report
@@ -862,13 +1149,20 @@ def report(
 
 @app.command()
 def export(
-    folder: Annotated[Path, typer.Argument(help="result folder of esim run, compare --out, sweep, "
-                                           "sensitivity or check --out", show_default=False,
-                                           metavar="DIR")],
-    format_: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
-                                         help="csv, json or parquet")] = "csv",
-    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="where to write "
-                                             "[default: DIR/export-FORMAT]")] = None,
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="result folder of esim run, compare --out, sweep, sensitivity or check --out",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ],
+    format_: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="csv, json or parquet")
+    ] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="where to write [default: DIR/export-FORMAT]")
+    ] = None,
 ) -> None:
     """Write every table of a result folder as CSV, JSON or Parquet files (for a spreadsheet)."""
     from sim.export import FORMATS, export_folder, folder_tables
@@ -879,13 +1173,20 @@ def export(
         if not folder.is_dir():
             raise ScenarioError(folder, "", "no such folder")
         if not folder_tables(folder):
-            raise ScenarioError(folder, "", "no tables here: not a result folder of esim run, "
-                                "compare --out, sweep, sensitivity or check --out")
+            raise ScenarioError(
+                folder,
+                "",
+                "no tables here: not a result folder of esim run, "
+                "compare --out, sweep, sensitivity or check --out",
+            )
         dest = out if out is not None else folder / f"export-{format_}"
         _folder_ready(dest, owned=("manifest.json", "sweep.json", f"*.{format_}"))
         written = export_folder(folder, dest, format_)
-    out_console.print(f"{len(written)} files in {dest}/: {', '.join(p.name for p in written)}",
-                      highlight=False, soft_wrap=True)
+    out_console.print(
+        f"{len(written)} files in {dest}/: {', '.join(p.name for p in written)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

@@ -22,16 +22,25 @@ from sim.metrics import METRIC_COLUMNS
 #: Metrics that a comparison reports (numeric, one per replication).
 NUMERIC_METRICS = tuple(m for m in METRIC_COLUMNS if m not in ("rep", "seed", "outcome"))
 #: The metrics a table shows unless asked for others.
-HEADLINE = ("attacks", "us_killed", "us_injured", "strikes", "militia_killed", "civilians_killed",
-            "halted", "max_rung")
+HEADLINE = (
+    "attacks",
+    "us_killed",
+    "us_injured",
+    "strikes",
+    "militia_killed",
+    "civilians_killed",
+    "halted",
+    "max_rung",
+)
 
 
 def _outcome_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Add one 0/1 column per outcome class (``outcome=halted`` ...), so shares get intervals."""
     out = frame.copy()
     for name in ("halted", "contained", "spiral"):
-        out[f"outcome={name}"] = np.where(out["outcome"] == "", np.nan,
-                                          (out["outcome"] == name).astype(float))
+        out[f"outcome={name}"] = np.where(
+            out["outcome"] == "", np.nan, (out["outcome"] == name).astype(float)
+        )
     return out
 
 
@@ -51,8 +60,9 @@ def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def aggregate(summary: pd.DataFrame, design: pd.DataFrame | None = None,
-              metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+def aggregate(
+    summary: pd.DataFrame, design: pd.DataFrame | None = None, metrics: tuple[str, ...] | None = None
+) -> pd.DataFrame:
     """One row per (point, policy, metric): ``mean``, ``ci_low``, ``ci_high``, ``n``, ``failed``,
     and the point's factor values."""
     frame = _outcome_columns(summary)
@@ -64,8 +74,9 @@ def aggregate(summary: pd.DataFrame, design: pd.DataFrame | None = None,
         for m in metrics:
             mean, lo, hi = mean_ci(ok[m].to_numpy(dtype=float))
             rows.append((point, policy, m, mean, lo, hi, int(ok[m].notna().sum()), failed))
-    out = pd.DataFrame(rows, columns=["point", "policy", "metric", "mean", "ci_low", "ci_high", "n",
-                                      "failed"])
+    out = pd.DataFrame(
+        rows, columns=["point", "policy", "metric", "mean", "ci_low", "ci_high", "n", "failed"]
+    )
     if design is not None and len(design.columns):
         out = out.merge(design.reset_index(), on="point", how="left")
     return out
@@ -105,15 +116,38 @@ def paired(summary: pd.DataFrame, metrics: tuple[str, ...] | None = None) -> pd.
                 reduction = math.nan  # the reference against itself
             else:
                 reduction = var_ind / var_d if var_d > 0 else (math.inf if var_ind > 0 else math.nan)
-            rows.append((policy, m, float(x.mean()) if x.size else math.nan,
-                         float(y.mean()) if y.size else math.nan, mean, lo, hi, int(d.size),
-                         reduction))
-    return pd.DataFrame(rows, columns=["policy", "metric", "mean", "reference_mean", "difference",
-                                       "ci_low", "ci_high", "n", "variance_reduction"])
+            rows.append(
+                (
+                    policy,
+                    m,
+                    float(x.mean()) if x.size else math.nan,
+                    float(y.mean()) if y.size else math.nan,
+                    mean,
+                    lo,
+                    hi,
+                    int(d.size),
+                    reduction,
+                )
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "policy",
+            "metric",
+            "mean",
+            "reference_mean",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "n",
+            "variance_reduction",
+        ],
+    )
 
 
-def sobol_indices(design: pd.DataFrame, summary: pd.DataFrame, problem: dict,
-                  metrics: tuple[str, ...]) -> pd.DataFrame:
+def sobol_indices(
+    design: pd.DataFrame, summary: pd.DataFrame, problem: dict, metrics: tuple[str, ...]
+) -> pd.DataFrame:
     """First-order and total Sobol indices (SALib, Saltelli design) of each metric's mean over the
     replications of each point, with the share of the variance of those means that is simulation
     noise: mean over points of var(replications) / reps, over var(point means).
@@ -138,13 +172,23 @@ def sobol_indices(design: pd.DataFrame, summary: pd.DataFrame, problem: dict,
                 for name in problem["names"]:
                     rows.append((policy, m, name, math.nan, math.nan, math.nan, math.nan, noise))
                 continue
-            si = sobol.analyze(problem, means, calc_second_order=False, print_to_console=False,
-                               seed=0)
+            si = sobol.analyze(problem, means, calc_second_order=False, print_to_console=False, seed=0)
             for j, name in enumerate(problem["names"]):
-                rows.append((policy, m, name, float(si["S1"][j]), float(si["S1_conf"][j]),
-                             float(si["ST"][j]), float(si["ST_conf"][j]), noise))
-    return pd.DataFrame(rows, columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf",
-                                       "noise_share"])
+                rows.append(
+                    (
+                        policy,
+                        m,
+                        name,
+                        float(si["S1"][j]),
+                        float(si["S1_conf"][j]),
+                        float(si["ST"][j]),
+                        float(si["ST_conf"][j]),
+                        noise,
+                    )
+                )
+    return pd.DataFrame(
+        rows, columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf", "noise_share"]
+    )
 
 
 def sobol_warnings(table: pd.DataFrame, base_samples: int) -> list[str]:
@@ -156,8 +200,9 @@ def sobol_warnings(table: pd.DataFrame, base_samples: int) -> list[str]:
     for _, r in table.iterrows():
         if r["S1"] != r["S1"]:
             continue
-        where = f"{r['metric']}/{r['factor']}" + (f" ({r['policy']})" if table["policy"].nunique() > 1
-                                                 else "")
+        where = f"{r['metric']}/{r['factor']}" + (
+            f" ({r['policy']})" if table["policy"].nunique() > 1 else ""
+        )
         if r["S1_conf"] > abs(r["S1"]) or r["ST_conf"] > abs(r["ST"]):
             wide.append(where)
         if r["S1"] > r["ST"]:
@@ -165,15 +210,20 @@ def sobol_warnings(table: pd.DataFrame, base_samples: int) -> list[str]:
     more = f"rerun with --base-samples {base_samples * 4}"
     out = []
     if wide:
-        out.append(f"{len(wide)} of {len(table)} factor effects have a 95% interval wider than the "
-                   f"index, so they are not told apart from zero: {', '.join(wide)}; {more}")
+        out.append(
+            f"{len(wide)} of {len(table)} factor effects have a 95% interval wider than the "
+            f"index, so they are not told apart from zero: {', '.join(wide)}; {more}"
+        )
     if above:
-        out.append(f"{len(above)} first-order indices exceed the total index, which only sampling "
-                   f"noise can do: {'; '.join(above)}; {more}")
+        out.append(
+            f"{len(above)} first-order indices exceed the total index, which only sampling "
+            f"noise can do: {'; '.join(above)}; {more}"
+        )
     return out
 
 
 # --- a comparison of scenarios on the same seeds ---------------------------------------------------
+
 
 @dataclass
 class Comparison:
@@ -202,10 +252,17 @@ def comparison_names(files: list[str]) -> list[str]:
     return names
 
 
-def run_comparison(files: list[str], reps: int = 500, seed: int | None = None, backend=None,
-                   progress=None, overrides: list[str] | tuple[str, ...] = (),
-                   metrics: tuple[str, ...] | None = None, events: bool = False,
-                   batch_reps: int = 100) -> Comparison:
+def run_comparison(
+    files: list[str],
+    reps: int = 500,
+    seed: int | None = None,
+    backend=None,
+    progress=None,
+    overrides: list[str] | tuple[str, ...] = (),
+    metrics: tuple[str, ...] | None = None,
+    events: bool = False,
+    batch_reps: int = 100,
+) -> Comparison:
     """Run every scenario file on replications 0..reps-1 of root seed ``seed`` (common random
     numbers) and compare each with the first (:func:`paired`). ``overrides`` (``key.path=value``)
     apply to every scenario. ``progress(done, total)`` is called as batches finish."""
@@ -216,13 +273,15 @@ def run_comparison(files: list[str], reps: int = 500, seed: int | None = None, b
 
     seed = DEFAULT_SEED if seed is None else seed
     if len(files) < 2:
-        raise ScenarioError(files[0] if files else "-", "", "a comparison needs two or more "
-                            "scenario files")
+        raise ScenarioError(files[0] if files else "-", "", "a comparison needs two or more scenario files")
     scenarios = [load_scenario(p, overrides) for p in files]
     names = comparison_names(files)
     backend = backend or Backend()
-    calls = [(sc, seed, 0, name, r, min(r + batch_reps, reps))
-             for name, sc in zip(names, scenarios, strict=True) for r in range(0, reps, batch_reps)]
+    calls = [
+        (sc, seed, 0, name, r, min(r + batch_reps, reps))
+        for name, sc in zip(names, scenarios, strict=True)
+        for r in range(0, reps, batch_reps)
+    ]
     started = time.perf_counter()
     frames, logs, done = [], [], 0
     fn = run_batch_with_events if events else run_batch
@@ -244,15 +303,27 @@ def run_comparison(files: list[str], reps: int = 500, seed: int | None = None, b
         event_frame["policy"] = pd.Categorical(event_frame["policy"], categories=names)
         event_frame = event_frame.sort_values(["policy", "rep", "t_hours"], kind="stable")
         event_frame = event_frame.reset_index(drop=True).drop(columns="point")
-    table = paired(summary, metrics or (*NUMERIC_METRICS, "outcome=halted", "outcome=contained",
-                                        "outcome=spiral"))
-    return Comparison(names, list(files), scenarios, list(overrides), summary, table, event_frame,
-                      reps, seed, time.perf_counter() - started)
+    table = paired(
+        summary, metrics or (*NUMERIC_METRICS, "outcome=halted", "outcome=contained", "outcome=spiral")
+    )
+    return Comparison(
+        names,
+        list(files),
+        scenarios,
+        list(overrides),
+        summary,
+        table,
+        event_frame,
+        reps,
+        seed,
+        time.perf_counter() - started,
+    )
 
 
 def format_difference(row) -> tuple[str, str, str]:
     """A paired row as text: the difference, its 95% interval and the variance reduction; '-' where
     a value does not exist (no replication has the metric; no spread at all)."""
+
     def num(x: float) -> str:
         return "-" if x != x else f"{x:+.3g}"
 

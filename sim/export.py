@@ -21,16 +21,39 @@ def check_tables(result) -> dict[str, pd.DataFrame]:
     """A :class:`sim.calibrate.check.CheckResult` as tables: ``check_targets``, ``check_series``
     and ``check_story``."""
     targets = pd.DataFrame([{**dataclasses.asdict(r), "status": r.status} for r in result.rows])
-    series = pd.DataFrame([{
-        "name": c.name, "points": c.points, "covered": c.covered, "relative_width": c.relative_width,
-        "crps_model": c.model.cumulative, "crps_constant_rate": c.constant.cumulative,
-        "crps_persistence": c.persistence.cumulative, "crps_increments_model": c.model.increments,
-        "crps_increments_constant_rate": c.constant.increments, "energy_model": c.energy_model,
-        "energy_constant_rate": c.energy_constant, "path_share": c.path_share,
-        "passed": c.passed, "why": c.why} for c in result.series])
-    story = pd.DataFrame([{"targets": ", ".join(result.story.targets), "share": result.story.share,
-                           "min_share": result.story.min_share, "passed": result.story.passed}]
-                         if result.story is not None else [])
+    series = pd.DataFrame(
+        [
+            {
+                "name": c.name,
+                "points": c.points,
+                "covered": c.covered,
+                "relative_width": c.relative_width,
+                "crps_model": c.model.cumulative,
+                "crps_constant_rate": c.constant.cumulative,
+                "crps_persistence": c.persistence.cumulative,
+                "crps_increments_model": c.model.increments,
+                "crps_increments_constant_rate": c.constant.increments,
+                "energy_model": c.energy_model,
+                "energy_constant_rate": c.energy_constant,
+                "path_share": c.path_share,
+                "passed": c.passed,
+                "why": c.why,
+            }
+            for c in result.series
+        ]
+    )
+    story = pd.DataFrame(
+        [
+            {
+                "targets": ", ".join(result.story.targets),
+                "share": result.story.share,
+                "min_share": result.story.min_share,
+                "passed": result.story.passed,
+            }
+        ]
+        if result.story is not None
+        else []
+    )
     return {"check_targets": targets, "check_series": series, "check_story": story}
 
 
@@ -52,8 +75,9 @@ def folder_tables(folder: str | Path) -> dict[str, pd.DataFrame]:
     if (folder / "manifest.json").is_file():
         problems = verify_folder(folder)
         if problems:
-            raise FolderError(f"{folder}: {problems[0]}: the folder was changed after it was "
-                              "written; run it again")
+            raise FolderError(
+                f"{folder}: {problems[0]}: the folder was changed after it was written; run it again"
+            )
     for path in sorted(folder.glob("*.parquet")):
         tables[path.stem] = pd.read_parquet(path)
     return tables
@@ -79,8 +103,7 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         for i, column in enumerate(table.schema):
             if pa.types.is_timestamp(column.type):
                 seconds = pc.cast(table.column(i), pa.timestamp("s", column.type.tz), safe=False)
-                table = table.set_column(i, column.name, pc.strftime(seconds,
-                                                                     format="%Y-%m-%dT%H:%M:%S"))
+                table = table.set_column(i, column.name, pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S"))
             elif pa.types.is_dictionary(column.type):
                 table = table.set_column(i, column.name, table.column(i).cast(pa.string()))
         pcsv.write_csv(table, path)

@@ -101,8 +101,8 @@ def is_replaceable(folder: Path, owned: tuple[str, ...]) -> bool:
     if not entries:
         return True
     return any((folder / name).is_file() for name in owned if not name.startswith("*")) or (
-        all(p.is_file() and any(p.name.endswith(n[1:]) for n in owned if n.startswith("*"))
-            for p in entries))
+        all(p.is_file() and any(p.name.endswith(n[1:]) for n in owned if n.startswith("*")) for p in entries)
+    )
 
 
 class FolderWriter:
@@ -115,8 +115,7 @@ class FolderWriter:
     file written) added.
     """
 
-    def __init__(self, out: str | Path, owned: tuple[str, ...] = (MANIFEST,),
-                 manifest: dict | None = None):
+    def __init__(self, out: str | Path, owned: tuple[str, ...] = (MANIFEST,), manifest: dict | None = None):
         self.out = Path(out)
         self.owned = owned
         self.manifest = manifest
@@ -132,11 +131,11 @@ class FolderWriter:
             raise FolderError(f"{self.out} exists and is not a folder")
         here = Path.cwd().resolve()
         if self.out.resolve() == here or self.out.resolve() in here.parents:
-            raise FolderError(f"{self.out} is the working folder or holds it: name a result "
-                              "folder inside it")
+            raise FolderError(f"{self.out} is the working folder or holds it: name a result folder inside it")
         if not is_replaceable(self.out, self.owned):
-            raise FolderError(f"{self.out} holds other files (it is not a result folder of esim): "
-                              "choose another folder")
+            raise FolderError(
+                f"{self.out} holds other files (it is not a result folder of esim): choose another folder"
+            )
         parent = self.out.parent if str(self.out.parent) else Path(".")
         parent.mkdir(parents=True, exist_ok=True)
         probe = parent / f".{self.out.name}{_PARTIAL}probe-{uuid.uuid4().hex[:8]}"
@@ -160,9 +159,11 @@ class FolderWriter:
         try:
             _fault("written")
             if self.manifest is not None:
-                files = {str(p.relative_to(self.tmp)): {"bytes": p.stat().st_size,
-                                                        "sha256": sha256_file(p)}
-                         for p in sorted(self.tmp.rglob("*")) if p.is_file()}
+                files = {
+                    str(p.relative_to(self.tmp)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                    for p in sorted(self.tmp.rglob("*"))
+                    if p.is_file()
+                }
                 text = json.dumps({**self.manifest, "files": files}, indent=2) + "\n"
                 (self.tmp / MANIFEST).write_text(text, encoding="utf-8")
             _fsync_tree(self.tmp)

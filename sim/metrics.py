@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
+from collections.abc import Sequence
 from operator import itemgetter
 
 import numpy as np
@@ -39,20 +40,43 @@ from sim.scenario.schema import Scenario
 OUTCOMES = ("halted", "contained", "spiral")
 RUNG_COLUMNS = tuple(f"days_at_{r.label}" for r in Rung)
 METRIC_COLUMNS = (
-    "rep", "seed", "attacks", "attacks_iraq", "attacks_syria", "attacks_jordan", "us_killed",
-    "us_injured", "strikes", "sorties_b1b", "targets_struck", "targets_destroyed",
-    "munitions_expended", "militia_killed", "civilians_killed", "halted", "halt_day",
-    "lag_lethal_to_strike_hours", "max_rung", "outcome", *RUNG_COLUMNS,
+    "rep",
+    "seed",
+    "attacks",
+    "attacks_iraq",
+    "attacks_syria",
+    "attacks_jordan",
+    "us_killed",
+    "us_injured",
+    "strikes",
+    "sorties_b1b",
+    "targets_struck",
+    "targets_destroyed",
+    "munitions_expended",
+    "militia_killed",
+    "civilians_killed",
+    "halted",
+    "halt_day",
+    "lag_lethal_to_strike_hours",
+    "max_rung",
+    "outcome",
+    *RUNG_COLUMNS,
 )
 
-_T, _EVENT, _COUNTRY, _PACKAGE, _RUNG = COL["t_hours"], COL["event"], COL["country"], \
-    COL["package"], COL["rung"]
+_T, _EVENT, _COUNTRY, _PACKAGE, _RUNG = (
+    COL["t_hours"],
+    COL["event"],
+    COL["country"],
+    COL["package"],
+    COL["rung"],
+)
 _KILLED, _INJURED, _AIRCRAFT = COL["us_killed"], COL["us_injured"], COL["aircraft"]
 _TARGETS, _DESTROYED, _MUNITIONS = COL["targets"], COL["destroyed"], COL["munitions"]
 _MKILLED, _CKILLED, _ASSET = COL["militia_killed"], COL["civilians_killed"], COL["asset"]
 
 
 # --- the definitions that the metrics, the calibration's statistics and the reports share ---------
+
 
 def strike_key(row: tuple) -> tuple[int, bool]:
     """Which strike a ``strike`` row belongs to: its package, and an armed-drone strike on a
@@ -65,8 +89,9 @@ def count_strikes(strike_rows: list[tuple]) -> int:
     return len({strike_key(r) for r in strike_rows})
 
 
-def lag_to_next_strike(t0_hours: float, strike_rows: list[tuple],
-                       assets: tuple[str, ...] | None = None) -> float:
+def lag_to_next_strike(
+    t0_hours: float, strike_rows: list[tuple], assets: tuple[str, ...] | None = None
+) -> float:
     """Hours from ``t0_hours`` to the first strike row after it (of one of ``assets``, or any);
     NaN if there is none. ``strike_rows`` in time order."""
     for r in strike_rows:
@@ -80,7 +105,7 @@ def us_injured(attack_rows: list[tuple], report_rows: list[tuple]) -> int:
     return sum(r[_INJURED] for r in attack_rows) + sum(r[_INJURED] for r in report_rows)
 
 
-def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
+def replication_metrics(rows: Sequence[tuple], scenario: Scenario) -> dict:
     """Metrics of one replication from its event rows (see the module docstring)."""
     attacks = [r for r in rows if r[_EVENT] == ev.ATTACK]
     strikes = [r for r in rows if r[_EVENT] == ev.STRIKE]
@@ -111,7 +136,7 @@ def replication_metrics(rows: list[tuple], scenario: Scenario) -> dict:
     }
 
 
-def _ladder(rows: list[tuple], s: Scenario) -> tuple[int, list[int]]:
+def _ladder(rows: Sequence[tuple], s: Scenario) -> tuple[int, list[int]]:
     """Highest rung, and days spent at each rung (current rung = max over the trailing memory)."""
     if not rows:
         return 0, [int(round(s.horizon_hours / 24.0))] + [0] * (len(Rung) - 1)
@@ -119,7 +144,7 @@ def _ladder(rows: list[tuple], s: Scenario) -> tuple[int, list[int]]:
     return int(daily.max()), np.bincount(current, minlength=len(Rung)).tolist()
 
 
-def ladder_by_day(rows: list[tuple], s: Scenario) -> tuple[np.ndarray, np.ndarray]:
+def ladder_by_day(rows: Sequence[tuple], s: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """Per day of the scenario: the highest rung of that day's events, and the current rung (the
     highest of the last ``ladder.memory_days`` days)."""
     n_days = int(round(s.horizon_hours / 24.0))
@@ -177,8 +202,9 @@ def describe(summary: pd.DataFrame) -> pd.DataFrame:
         summary = summary[summary["error"].fillna("") == ""]
     rows = []
     for name in summary.columns:
-        if name in skip or not (pd.api.types.is_numeric_dtype(summary[name])
-                                or pd.api.types.is_bool_dtype(summary[name])):
+        if name in skip or not (
+            pd.api.types.is_numeric_dtype(summary[name]) or pd.api.types.is_bool_dtype(summary[name])
+        ):
             continue
         values = summary[name].astype(float).dropna()
         if values.empty:

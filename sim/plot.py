@@ -36,8 +36,22 @@ from sim.report.sweep_figures import (
 )
 
 __all__ = [
-    "Results", "SweepResults", "cumulative_attacks", "documented_points", "factor_heatmap",
-    "factor_response", "figures", "forest", "ladder_over_time", "load_results",
-    "load_sweep_results", "outcomes", "paired_by_point", "plot_folder", "sobol_bars",
-    "sortie_timeline", "sweep_figures", "weekly_attacks_and_strikes",
+    "Results",
+    "SweepResults",
+    "cumulative_attacks",
+    "documented_points",
+    "factor_heatmap",
+    "factor_response",
+    "figures",
+    "forest",
+    "ladder_over_time",
+    "load_results",
+    "load_sweep_results",
+    "outcomes",
+    "paired_by_point",
+    "plot_folder",
+    "sobol_bars",
+    "sortie_timeline",
+    "sweep_figures",
+    "weekly_attacks_and_strikes",
 ]

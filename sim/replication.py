@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sim.metrics import replication_metrics
-from sim.model.events import EventBudgetExceeded
+from sim.model.events import Event, EventBudgetExceeded
 from sim.model.world import World
 from sim.scenario.schema import Scenario
 
 
 class Replication(NamedTuple):
-    """One replication's output: event rows (fields in ``sim.model.events.COLUMNS``) and metrics."""
+    """One replication's output: event rows (:class:`sim.model.events.Event`) and metrics."""
 
-    events: list[tuple]
+    events: list[Event]
     metrics: dict
 
 

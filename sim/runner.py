@@ -27,7 +27,6 @@ DEFAULT_SEED = 20231017
 DEFAULT_REPS = 200
 
 
-
 class RunResult(NamedTuple):
     """``summary``: one metrics row per replication; ``events``: one row per event."""
 
@@ -39,9 +38,13 @@ class RunResult(NamedTuple):
 CHUNK_REPS = 500
 
 
-def run(scenario: Scenario, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
-        progress: Progress | None = None,
-        events: bool = True) -> RunResult:
+def run(
+    scenario: Scenario,
+    reps: int = DEFAULT_REPS,
+    seed: int = DEFAULT_SEED,
+    progress: Progress | None = None,
+    events: bool = True,
+) -> RunResult:
     """Run replications 0..reps-1 of root seed ``seed``, all in memory.
 
     ``progress(done, total)`` is called after each replication. With ``events=False`` the event
@@ -50,8 +53,13 @@ def run(scenario: Scenario, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
     return _replications(scenario, seed, 0, reps, reps, progress, events)
 
 
-def run_chunks(scenario: Scenario, reps: int, seed: int = DEFAULT_SEED,
-               progress: Progress | None = None, chunk: int = CHUNK_REPS) -> Iterator[RunResult]:
+def run_chunks(
+    scenario: Scenario,
+    reps: int,
+    seed: int = DEFAULT_SEED,
+    progress: Progress | None = None,
+    chunk: int = CHUNK_REPS,
+) -> Iterator[RunResult]:
     """The replications of :func:`run` in chunks of ``chunk`` (the same rows, in the same order),
     so that a caller writing each chunk to disk holds at most one chunk's events in memory."""
     if reps < 1:
@@ -60,8 +68,9 @@ def run_chunks(scenario: Scenario, reps: int, seed: int = DEFAULT_SEED,
         yield _replications(scenario, seed, first, min(first + chunk, reps), reps, progress, True)
 
 
-def _replications(scenario: Scenario, seed: int, first: int, last: int, total: int,
-                  progress: Progress | None, events: bool) -> RunResult:
+def _replications(
+    scenario: Scenario, seed: int, first: int, last: int, total: int, progress: Progress | None, events: bool
+) -> RunResult:
     if last <= first:
         raise ValueError("reps must be at least 1")
     metrics = []
@@ -128,8 +137,7 @@ def _categories(s: Scenario) -> dict[str, list[str]]:
 SWEEP_COLUMNS = ("point", "policy", *METRIC_COLUMNS, "error")
 
 
-def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int,
-              last: int) -> pd.DataFrame:
+def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int, last: int) -> pd.DataFrame:
     """Replications ``first``..``last - 1`` of one scenario as summary rows.
 
     A replication that raises becomes a row with its ``rep`` and ``seed``, no metrics and the error
@@ -138,8 +146,9 @@ def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int
     return _batch(scenario, seed, point, policy, first, last, keep_events=False)[0]
 
 
-def run_batch_with_events(scenario: Scenario, seed: int, point: int, policy: str, first: int,
-                          last: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_batch_with_events(
+    scenario: Scenario, seed: int, point: int, policy: str, first: int, last: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`run_batch`, and the batch's event rows (with ``point`` and ``policy`` first)."""
     return _batch(scenario, seed, point, policy, first, last, keep_events=True)
 
@@ -154,8 +163,15 @@ def _batch(scenario, seed, point, policy, first, last, keep_events):
                 events.extend(result.events)
                 rep_index.extend([rep] * len(result.events))
         except Exception as exc:  # noqa: BLE001 - a failed replication is data, not a crash
-            rows.append({"point": point, "policy": policy, "rep": rep, "seed": seed,
-                         "error": f"{type(exc).__name__}: {exc}"})
+            rows.append(
+                {
+                    "point": point,
+                    "policy": policy,
+                    "rep": rep,
+                    "seed": seed,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
     frame = _typed_summary(pd.DataFrame(rows, columns=list(SWEEP_COLUMNS)))
     if not keep_events:
         return frame, None
@@ -217,8 +233,14 @@ class InlineExecutor(Executor):
         return future
 
 
-def windowed(executor: Executor, fn: Callable[..., object], calls: list[tuple], window: int,
-             poll_s: float | None = None, on_idle: Callable[[], None] | None = None):
+def windowed(
+    executor: Executor,
+    fn: Callable[..., object],
+    calls: list[tuple],
+    window: int,
+    poll_s: float | None = None,
+    on_idle: Callable[[], None] | None = None,
+):
     """Yield ``(index, fn(*calls[index]))`` as each call finishes, keeping at most ``window`` calls
     submitted at once (memory stays flat however many calls). ``on_idle`` is called whenever
     ``poll_s`` seconds pass with nothing finished (it may raise to end the loop)."""
@@ -286,14 +308,15 @@ class Backend:
             try:
                 client = Client(self.scheduler, timeout="15s")
             except (OSError, TimeoutError) as exc:
-                raise ConnectionError(f"cannot reach the Dask scheduler at {self.scheduler} "
-                                      f"({type(exc).__name__})") from None
+                raise ConnectionError(
+                    f"cannot reach the Dask scheduler at {self.scheduler} ({type(exc).__name__})"
+                ) from None
         else:
-            cluster = LocalCluster(n_workers=self.dask_local, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=self.dask_local, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             client = Client(cluster)
-        lost = ("the finished batches are saved: run the same command with --resume once the "
-                "cluster is back")
+        lost = "the finished batches are saved: run the same command with --resume once the cluster is back"
         no_worker_s = float(os.environ.get("ESIM_DASK_NO_WORKER_S", DASK_NO_WORKER_S))
         idle_since: list[float] = []
 
@@ -309,8 +332,14 @@ class Backend:
 
         try:
             window = 4 * max(1, len(client.scheduler_info().get("workers", {})) or self.dask_local or 1)
-            yield from windowed(client.get_executor(pure=False), fn, calls, window,
-                                poll_s=min(DASK_POLL_S, no_worker_s / 2), on_idle=anyone_working)
+            yield from windowed(
+                client.get_executor(pure=False),
+                fn,
+                calls,
+                window,
+                poll_s=min(DASK_POLL_S, no_worker_s / 2),
+                on_idle=anyone_working,
+            )
         except ConnectionError:  # said above (no worker)
             raise
         except (CancelledError, OSError, TimeoutError, KilledWorker) as exc:

@@ -61,8 +61,15 @@ def check_writable(out: Path) -> None:
     os.unlink(tmp)
 
 
-def manifest(scenario: Scenario, source: str, seed: int, reps: int, wall_s: float,
-             argv: list[str] | None = None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+def manifest(
+    scenario: Scenario,
+    source: str,
+    seed: int,
+    reps: int,
+    wall_s: float,
+    argv: list[str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> dict:
     """What ran: the scenario (name, file, ``--set`` overrides, policy, whether it uses a fitted
     calibration), seed, replications, versions, wall time and the command line."""
     from sim.scenario.sources import uses_fitted
@@ -107,8 +114,11 @@ def run_label(info: dict) -> str:
         parts.append("--set " + " ".join(sets))
     parts.append("fitted point: " + ", ".join(sorted(cal)) if cal else "no fitted calibration")
     reps = info.get("reps")
-    parts.append(f"{reps:,} replications{' each' if info.get('scenarios') else ''}, seed "
-                 f"{info.get('seed')}" if reps is not None else "replications unknown")
+    parts.append(
+        f"{reps:,} replications{' each' if info.get('scenarios') else ''}, seed {info.get('seed')}"
+        if reps is not None
+        else "replications unknown"
+    )
     return "; ".join(parts)
 
 
@@ -127,8 +137,13 @@ def default_run_folder(scenario_file: str | Path, overrides: list[str] | tuple[s
     return Path("results") / f"{stem}+{slug}"
 
 
-def write_run(out: Path, result: RunResult | Iterable[RunResult], scenario: Scenario, info: dict,
-              sources: list[dict] | None = None) -> pd.DataFrame:
+def write_run(
+    out: Path,
+    result: RunResult | Iterable[RunResult],
+    scenario: Scenario,
+    info: dict,
+    sources: list[dict] | None = None,
+) -> pd.DataFrame:
     """Write summary, events, resolved scenario, its sources and the manifest as the folder ``out``,
     whole (the old folder stays until the new one is complete); return the summary.
 
@@ -177,12 +192,10 @@ def write_comparison(out: Path, comp, info: dict) -> list[Path]:
         if comp.events is not None:
             comp.events.to_parquet(tmp / EVENTS, index=False)
         (tmp / "scenarios").mkdir()
-        for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios,
-                                                 strict=True)):
+        for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True)):
             stem = name.replace(":", "-")
             sources = json.dumps(scenario_sources(file, comp.overrides, sc), indent=1) + "\n"
-            (tmp / "scenarios" / f"{stem}.resolved.toml").write_text(resolved_toml(sc),
-                                                                     encoding="utf-8")
+            (tmp / "scenarios" / f"{stem}.resolved.toml").write_text(resolved_toml(sc), encoding="utf-8")
             (tmp / "scenarios" / f"{stem}.sources.json").write_text(sources, encoding="utf-8")
             if i == 0:
                 (tmp / RESOLVED).write_text(resolved_toml(sc), encoding="utf-8")
@@ -210,8 +223,11 @@ def _holds(path: Path, task: tuple[int, str, int, int] | None) -> bool:
         cols = pq.read_table(path, columns=["point", "policy", "rep"]).to_pydict()
     except Exception:  # noqa: BLE001 - truncated, empty or foreign: not a finished batch
         return False
-    return (cols["rep"] == list(range(first, last)) and set(cols["point"]) == {point}
-            and set(cols["policy"]) == {policy})
+    return (
+        cols["rep"] == list(range(first, last))
+        and set(cols["point"]) == {point}
+        and set(cols["policy"]) == {policy}
+    )
 
 
 class SweepStoreError(Exception):
@@ -228,8 +244,14 @@ class SweepStore:
         self.out = Path(out)
         self.batches = self.out / BATCHES
 
-    def open(self, fingerprint: str, info: dict, design: pd.DataFrame, resume: bool,
-             expected: dict[str, tuple[int, str, int, int]] | None = None) -> set[str]:
+    def open(
+        self,
+        fingerprint: str,
+        info: dict,
+        design: pd.DataFrame,
+        resume: bool,
+        expected: dict[str, tuple[int, str, int, int]] | None = None,
+    ) -> set[str]:
         """Prepare the folder; return the names of the batches already finished: those whose file
         reads back with exactly the rows ``expected`` of it (by batch name: point, policy, first
         and last replication). Any other batch file (cut short by a full disk, truncated, not a
@@ -239,14 +261,19 @@ class SweepStore:
         if manifest_path.is_file():
             held = self.manifest()
             if held.get("fingerprint") != fingerprint:
-                raise SweepStoreError(f"{self.out} holds results of another sweep (or of this one "
-                                      "before its files changed); use another --out")
+                raise SweepStoreError(
+                    f"{self.out} holds results of another sweep (or of this one "
+                    "before its files changed); use another --out"
+                )
             if not resume:
-                raise SweepStoreError(f"{self.out} already holds this sweep: add --resume to finish "
-                                      "it, or use another --out")
+                raise SweepStoreError(
+                    f"{self.out} already holds this sweep: add --resume to finish it, or use another --out"
+                )
             if bool(held.get("events")) != bool(info.get("events")):
-                raise SweepStoreError(f"{self.out} was started {'with' if held.get('events') else 'without'}"
-                                      " --events: resume it the same way")
+                raise SweepStoreError(
+                    f"{self.out} was started {'with' if held.get('events') else 'without'}"
+                    " --events: resume it the same way"
+                )
         elif resume and self.batches.is_dir() and any(self.batches.iterdir()):
             raise SweepStoreError(f"{self.out} has batch files but no {SWEEP_MANIFEST}")
         self.batches.mkdir(parents=True, exist_ok=True)
@@ -283,8 +310,10 @@ class SweepStore:
             try:
                 frames.append(pd.read_parquet(f))
             except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
-                raise SweepStoreError(f"{f}: unreadable batch file ({type(exc).__name__}); "
-                                      "run the sweep again with --resume to redo it") from None
+                raise SweepStoreError(
+                    f"{f}: unreadable batch file ({type(exc).__name__}); "
+                    "run the sweep again with --resume to redo it"
+                ) from None
         frame = pd.concat(frames, ignore_index=True)
         return frame.sort_values(["point", "policy", "rep"], kind="stable").reset_index(drop=True)
 
@@ -292,8 +321,9 @@ class SweepStore:
         try:
             return pd.read_parquet(self.out / DESIGN)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
-            raise SweepStoreError(f"{self.out / DESIGN}: unreadable ({type(exc).__name__}); "
-                                  "--resume writes it again") from None
+            raise SweepStoreError(
+                f"{self.out / DESIGN}: unreadable ({type(exc).__name__}); --resume writes it again"
+            ) from None
 
     def manifest(self) -> dict:
         """The sweep's ``sweep.json``; an unreadable one is a :class:`SweepStoreError`."""
@@ -301,9 +331,11 @@ class SweepStore:
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise SweepStoreError(f"{path}: unreadable ({type(exc).__name__}); the batches are "
-                                  "untouched: restore the file or start the sweep in another "
-                                  "--out") from None
+            raise SweepStoreError(
+                f"{path}: unreadable ({type(exc).__name__}); the batches are "
+                "untouched: restore the file or start the sweep in another "
+                "--out"
+            ) from None
         if not isinstance(info, dict):
             raise SweepStoreError(f"{path}: not a sweep's manifest")
         return info

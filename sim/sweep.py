@@ -73,9 +73,11 @@ class Factor(_Strict):
 class Design(_Strict):
     kind: Literal["factorial", "lhs", "sobol"] = "factorial"
     points: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
-        None, description="points of an lhs or sobol design (sobol: a power of 2)")
+        None, description="points of an lhs or sobol design (sobol: a power of 2)"
+    )
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(
-        0, description="seed of the design's own randomness (lhs, scrambled sobol)")
+        0, description="seed of the design's own randomness (lhs, scrambled sobol)"
+    )
 
 
 class SweepFile(_Strict):
@@ -84,10 +86,10 @@ class SweepFile(_Strict):
     base: str = Field(description="base scenario file, relative to the sweep file")
     policies: dict[str, str] = Field({}, description="name -> scenario file; default: the base")
     reps: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
-        description="replications per design point and policy")
+        description="replications per design point and policy"
+    )
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
-    batch_reps: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="replications per "
-                                                                "task")
+    batch_reps: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="replications per task")
     design: Design = Design()
     factors: dict[str, Factor] = {}
 
@@ -129,8 +131,9 @@ class Task(NamedTuple):
 class Sweep:
     """A loaded sweep: its file, design points, policy scenarios and tasks."""
 
-    def __init__(self, path: str | Path, spec: SweepFile, design: pd.DataFrame,
-                 policies: dict[str, Scenario]):
+    def __init__(
+        self, path: str | Path, spec: SweepFile, design: pd.DataFrame, policies: dict[str, Scenario]
+    ):
         self.path = Path(path)
         self.spec = spec
         self.design = design  # one row per point: factor values
@@ -143,8 +146,7 @@ class Sweep:
         key = (point, policy)
         if key not in self._cache:
             base = self._policies[self.policy_names[policy]]
-            values = {self.spec.factors[f].key: float(self.design.at[point, f])
-                      for f in self.spec.factors}
+            values = {self.spec.factors[f].key: float(self.design.at[point, f]) for f in self.spec.factors}
             self._cache[key] = with_values(base, values)
         return self._cache[key]
 
@@ -154,9 +156,12 @@ class Sweep:
 
     def tasks(self) -> list[Task]:
         step = self.spec.batch_reps
-        return [Task(p, q, r, min(r + step, self.spec.reps))
-                for p in range(self.points) for q in range(len(self.policy_names))
-                for r in range(0, self.spec.reps, step)]
+        return [
+            Task(p, q, r, min(r + step, self.spec.reps))
+            for p in range(self.points)
+            for q in range(len(self.policy_names))
+            for r in range(0, self.spec.reps, step)
+        ]
 
     @property
     def replications(self) -> int:
@@ -181,7 +186,7 @@ def design_points(spec: SweepFile) -> pd.DataFrame:
     if not names:
         return pd.DataFrame(index=pd.RangeIndex(1, name="point"))
     if spec.design.kind == "factorial":
-        rows = list(itertools.product(*(spec.factors[n].values for n in names)))
+        rows = list(itertools.product(*(spec.factors[n].values or [] for n in names)))
         frame = pd.DataFrame(rows, columns=names)
     else:
         from scipy.stats import qmc  # imported here: it costs tens of MB in every process
@@ -241,17 +246,20 @@ def load_sweep(path: str | Path) -> Sweep:
             if problem:
                 raise ScenarioError(path, f"factors.{name}.key", problem)
             bounds = f.values if f.values is not None else [f.low, f.high]
-            for v in bounds:
+            for v in (b for b in bounds if b is not None):
                 problem = value_problem(scenario, f.key, float(v))
                 if problem:
-                    raise ScenarioError(path, f"factors.{name}", f"{v:g} under policy '{pname}': "
-                                                                 f"{problem}")
+                    raise ScenarioError(path, f"factors.{name}", f"{v:g} under policy '{pname}': {problem}")
     design = _whole_counts(design_points(spec), spec, next(iter(policies.values())))
     total = len(design) * len(policies) * spec.reps
     if total > 1_000_000_000:
-        raise ScenarioError(path, "reps", f"{total:,} replications in all ({len(design):,} points x "
-                                          f"{len(policies)} policies x {spec.reps:,}); at most "
-                                          "1,000,000,000")
+        raise ScenarioError(
+            path,
+            "reps",
+            f"{total:,} replications in all ({len(design):,} points x "
+            f"{len(policies)} policies x {spec.reps:,}); at most "
+            "1,000,000,000",
+        )
     return Sweep(path, spec, design, policies)
 
 
@@ -264,8 +272,15 @@ class SweepRun(NamedTuple):
     seconds: float
 
 
-def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
-              progress=None, argv: list[str] | None = None, events: bool = False) -> SweepRun:
+def run_sweep(
+    sweep: Sweep,
+    out: str | Path,
+    backend=None,
+    resume: bool = False,
+    progress=None,
+    argv: list[str] | None = None,
+    events: bool = False,
+) -> SweepRun:
     """Run the sweep's unfinished batches on ``backend``, writing each batch as it finishes
     (with ``events``, also each batch's event log, under ``events/``).
 
@@ -281,20 +296,36 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
 
     backend = backend or Backend()
     store = SweepStore(out)
-    info = {"escalation_sim_version": __version__, "sweep": sweep.spec.name,
-            "sweep_file": str(sweep.path), "points": sweep.points, "policies": sweep.policy_names,
-            "reps": sweep.spec.reps, "seed": sweep.spec.seed, "batch_reps": sweep.spec.batch_reps,
-            "events": events, "design": sweep.spec.design.kind,
-            "factors": {n: f.key for n, f in sweep.spec.factors.items()},
-            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": argv or []}
-    expected = {t.name: (t.point, sweep.policy_names[t.policy], t.first, t.last)
-                for t in sweep.tasks()}
+    info = {
+        "escalation_sim_version": __version__,
+        "sweep": sweep.spec.name,
+        "sweep_file": str(sweep.path),
+        "points": sweep.points,
+        "policies": sweep.policy_names,
+        "reps": sweep.spec.reps,
+        "seed": sweep.spec.seed,
+        "batch_reps": sweep.spec.batch_reps,
+        "events": events,
+        "design": sweep.spec.design.kind,
+        "factors": {n: f.key for n, f in sweep.spec.factors.items()},
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": argv or [],
+    }
+    expected = {t.name: (t.point, sweep.policy_names[t.policy], t.first, t.last) for t in sweep.tasks()}
     finished = store.open(sweep.fingerprint(), info, sweep.design, resume, expected)
     tasks = [t for t in sweep.tasks() if t.name not in finished]
     total = sum(t.last - t.first for t in tasks)
-    calls = [(sweep.scenario(t.point, t.policy), sweep.spec.seed, t.point,
-              sweep.policy_names[t.policy], t.first, t.last) for t in tasks]
+    calls = [
+        (
+            sweep.scenario(t.point, t.policy),
+            sweep.spec.seed,
+            t.point,
+            sweep.policy_names[t.policy],
+            t.first,
+            t.last,
+        )
+        for t in tasks
+    ]
     started = time.perf_counter()
     done = failed = 0
     fn = run_batch_with_events if events else run_batch
@@ -305,8 +336,7 @@ def run_sweep(sweep: Sweep, out: str | Path, backend=None, resume: bool = False,
         failed += int((frame["error"] != "").sum())
         if progress is not None:
             progress(done, total)
-    return SweepRun(Path(out), len(sweep.tasks()), len(finished), done, failed,
-                    time.perf_counter() - started)
+    return SweepRun(Path(out), len(sweep.tasks()), len(finished), done, failed, time.perf_counter() - started)
 
 
 def sensitivity_sweep(sweep: Sweep, base_samples: int | None = None) -> tuple[Sweep, dict]:
@@ -316,17 +346,25 @@ def sensitivity_sweep(sweep: Sweep, base_samples: int | None = None) -> tuple[Sw
 
     names = list(sweep.spec.factors)
     if not names or any(sweep.spec.factors[n].low is None for n in names):
-        raise ScenarioError(sweep.path, "factors", "a sensitivity analysis needs factors with "
-                                                   "'low' and 'high'")
+        raise ScenarioError(
+            sweep.path, "factors", "a sensitivity analysis needs factors with 'low' and 'high'"
+        )
     n = base_samples or sweep.spec.design.points or 64
     if n & (n - 1):
         raise ScenarioError(sweep.path, "design.points", "Saltelli sampling needs a power of 2")
     # Saltelli's points in the unit cube, scaled like every other design (log where asked)
-    unit = sobol_sample.sample({"num_vars": len(names), "names": names,
-                                "bounds": [[0.0, 1.0]] * len(names)},
-                               n, calc_second_order=False, seed=sweep.spec.design.seed)
-    design = _whole_counts(scale_to_ranges(sweep.spec, unit), sweep.spec,
-                           next(iter(sweep._policies.values())))
-    problem = {"num_vars": len(names), "names": names,
-               "bounds": [[sweep.spec.factors[f].low, sweep.spec.factors[f].high] for f in names]}
+    unit = sobol_sample.sample(
+        {"num_vars": len(names), "names": names, "bounds": [[0.0, 1.0]] * len(names)},
+        n,
+        calc_second_order=False,
+        seed=sweep.spec.design.seed,
+    )
+    design = _whole_counts(
+        scale_to_ranges(sweep.spec, unit), sweep.spec, next(iter(sweep._policies.values()))
+    )
+    problem = {
+        "num_vars": len(names),
+        "names": names,
+        "bounds": [[sweep.spec.factors[f].low, sweep.spec.factors[f].high] for f in names],
+    }
     return Sweep(sweep.path, sweep.spec, design, sweep._policies), problem

@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.toml"
 
 settings.register_profile(
-    "project", max_examples=40, deadline=None, derandomize=True,
+    "project",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("project")

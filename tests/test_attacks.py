@@ -21,8 +21,12 @@ def big_block():
     base, weapon, salvo, intercepted, killed, injured, severity, engaged = zip(*outcomes, strict=True)
     assert set(engaged) == {1.0}  # no engagement draws without an engagements stream
     columns = SimpleNamespace(
-        base=list(base), weapon=[table.weapon_names.index(w) for w in weapon], salvo=list(salvo),
-        intercepted=list(intercepted), killed=list(killed), injured=list(injured),
+        base=list(base),
+        weapon=[table.weapon_names.index(w) for w in weapon],
+        salvo=list(salvo),
+        intercepted=list(intercepted),
+        killed=list(killed),
+        injured=list(injured),
         severity=list(severity),
     )
     return s, table, columns
@@ -106,9 +110,13 @@ def test_late_diagnoses_are_reported_after_their_delay_and_counted_in_the_injure
     from sim.replication import run_replication
     from tests.conftest import NO_2023_DOCUMENTED, rows_of
 
-    s = variant(*NO_2023_DOCUMENTED, "attacks.casualties.late_diagnosis_share=0.5",
-                "attacks.casualties.diagnosis_delay.median_days=3",
-                "attacks.casualties.diagnosis_delay.log_sigma=0", "command.policy=never")
+    s = variant(
+        *NO_2023_DOCUMENTED,
+        "attacks.casualties.late_diagnosis_share=0.5",
+        "attacks.casualties.diagnosis_delay.median_days=3",
+        "attacks.casualties.diagnosis_delay.log_sigma=0",
+        "command.policy=never",
+    )
     at_once = late = 0
     for rep in range(30):
         events = run_replication(s, 2, rep).events
@@ -116,14 +124,14 @@ def test_late_diagnoses_are_reported_after_their_delay_and_counted_in_the_injure
         reports = rows_of(events, "injury_report")
         for r in reports:  # each report comes 3 days after an attack on the same base
             assert r["us_injured"] >= 1
-            assert any(loc == r["location"] and t == pytest.approx(r["t_hours"] - 72)
-                       for t, loc in attacks)
+            assert any(loc == r["location"] and t == pytest.approx(r["t_hours"] - 72) for t, loc in attacks)
         generated = [a for a in attacks.values() if not a["detail"]]
         at_once += sum(a["us_injured"] for a in generated)
         late += sum(r["us_injured"] for r in reports)
         metrics = replication_metrics(events, s)
-        assert metrics["us_injured"] == sum(a["us_injured"] for a in attacks.values()) + \
-            sum(r["us_injured"] for r in reports)
+        assert metrics["us_injured"] == sum(a["us_injured"] for a in attacks.values()) + sum(
+            r["us_injured"] for r in reports
+        )
     assert late / (late + at_once) == pytest.approx(0.5, abs=0.08)
 
 
@@ -133,8 +141,12 @@ def test_a_documented_attack_keeps_its_first_report_and_later_diagnoses_come_on_
     from sim.replication import run_replication
     from tests.conftest import QUIET, TOWER_22, rows_of
 
-    s = variant(*QUIET, *TOWER_22, "scripted_attacks.al_tanf_2023_10_18.enabled=true",
-                "attacks.casualties.late_diagnosis_share=0.5")
+    s = variant(
+        *QUIET,
+        *TOWER_22,
+        "scripted_attacks.al_tanf_2023_10_18.enabled=true",
+        "attacks.casualties.late_diagnosis_share=0.5",
+    )
     later = []
     for rep in range(200):
         events = run_replication(s, 9, rep).events

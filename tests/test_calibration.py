@@ -68,14 +68,17 @@ def _targets(tmp_path: Path, kind: str, fields: str) -> TargetsFile:
     return load_targets(path)
 
 
-@pytest.mark.parametrize("kind, fields, low, high, text", [
-    ("exact", "value = 3", 3, 3, "3"),
-    ("at_least", "value = 171", 171, math.inf, "171 or more"),
-    ("at_most", "value = 5", -math.inf, 5, "at most 5"),
-    ("range", "low = 54\nhigh = 55", 54, 55, "54-55"),
-    ("words", 'words = "dozens"', 24, 99, "'dozens' (24-99)"),
-    ("halted", "max_attacks = 3", 0, 3, "halted: at most 3 attacks"),
-])
+@pytest.mark.parametrize(
+    "kind, fields, low, high, text",
+    [
+        ("exact", "value = 3", 3, 3, "3"),
+        ("at_least", "value = 171", 171, math.inf, "171 or more"),
+        ("at_most", "value = 5", -math.inf, 5, "at most 5"),
+        ("range", "low = 54\nhigh = 55", 54, 55, "54-55"),
+        ("words", 'words = "dozens"', 24, 99, "'dozens' (24-99)"),
+        ("halted", "max_attacks = 3", 0, 3, "halted: at most 3 attacks"),
+    ],
+)
 def test_each_kind_of_target_becomes_its_documented_interval(tmp_path, kind, fields, low, high, text):
     tf = _targets(tmp_path, kind, fields)
     (d,) = compile_targets(tf, sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date)
@@ -84,10 +87,13 @@ def test_each_kind_of_target_becomes_its_documented_interval(tmp_path, kind, fie
     assert d.window.start == 0.0 and d.window.end == 15 * 24.0  # 17-31 Oct inclusive
 
 
-@pytest.mark.parametrize("fields, key, reason", [
-    ("value = 3\nvalu = 4", "targets.a.valu", "unknown key (did you mean 'value'?)"),
-    ("", "targets.a", "kind 'exact' needs 'value'"),
-])
+@pytest.mark.parametrize(
+    "fields, key, reason",
+    [
+        ("value = 3\nvalu = 4", "targets.a.valu", "unknown key (did you mean 'value'?)"),
+        ("", "targets.a", "kind 'exact' needs 'value'"),
+    ],
+)
 def test_a_malformed_target_names_file_key_and_reason(tmp_path, fields, key, reason):
     with pytest.raises(ScenarioError) as err:
         _targets(tmp_path, "exact", fields)
@@ -96,26 +102,43 @@ def test_a_malformed_target_names_file_key_and_reason(tmp_path, fields, key, rea
 
 
 def test_unknown_words_statistics_and_reversed_ranges_are_rejected(tmp_path):
-    for kind, fields, reason in [("words", 'words = "scores"', "'scores' is not in [words]"),
-                                 ("range", "low = 5\nhigh = 4", "low is above high")]:
+    for kind, fields, reason in [
+        ("words", 'words = "scores"', "'scores' is not in [words]"),
+        ("range", "low = 5\nhigh = 4", "low is above high"),
+    ]:
         with pytest.raises(ScenarioError, match=re.escape(reason)):
             _targets(tmp_path, kind, fields)
     path = tmp_path / "t.toml"
-    path.write_text(TARGETS_TOML.format(kind="exact", fields="value = 1").replace(
-        'statistic = "attacks"', 'statistic = "attack_count"'))
+    path.write_text(
+        TARGETS_TOML.format(kind="exact", fields="value = 1").replace(
+            'statistic = "attacks"', 'statistic = "attack_count"'
+        )
+    )
     with pytest.raises(ScenarioError, match="unknown statistic 'attack_count'"):
         load_targets(path)
 
 
 def test_distance_is_zero_inside_and_counts_tolerances_outside():
-    t = Target(quote="q", source="s", kind="range", statistic="attacks", low=171, high=190,
-               tolerance=15.0, window=("2023-10-17", "2024-02-02"))
+    t = Target(
+        quote="q",
+        source="s",
+        kind="range",
+        statistic="attacks",
+        low=171,
+        high=190,
+        tolerance=15.0,
+        window=("2023-10-17", "2024-02-02"),
+    )
     d = Documented("a", t, {}, sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date)
     assert d.distance(171) == d.distance(190) == d.distance(180) == 0.0
     assert d.distance(141) == pytest.approx(2.0) and d.distance(205) == pytest.approx(1.0)
     assert d.distance(math.nan) == MISSING_PENALTY
-    default = Documented("b", t.model_copy(update={"tolerance": None}), {}, d.window and
-                         sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date)
+    default = Documented(
+        "b",
+        t.model_copy(update={"tolerance": None}),
+        {},
+        d.window and sim.load_scenario(ROOT / "scenarios/baseline.toml").meta.start_date,
+    )
     assert default.scale == pytest.approx(18.05)  # 10% of the middle of 171-190
 
 
@@ -136,23 +159,28 @@ def test_shipped_targets_quote_the_seed_word_for_word():
 
 # --- statistics ---------------------------------------------------------------------------------
 
+
 def test_statistics_read_the_event_log_of_the_tower_22_response():
     s = tower_22()
     events = sim.run_replication(s, 5, 0).events
     attacks, strikes = rows_of(events, "attack"), rows_of(events, "strike")
     t22 = next(r for r in attacks if r["detail"] == "documented attack 'tower_22'")
     everything = Window(0.0, s.horizon_hours)
-    assert statistic("lag_hours", events, everything._replace(trigger="tower_22")) == \
-        pytest.approx(min(r["t_hours"] for r in strikes if r["t_hours"] > t22["t_hours"]) - t22["t_hours"])
+    assert statistic("lag_hours", events, everything._replace(trigger="tower_22")) == pytest.approx(
+        min(r["t_hours"] for r in strikes if r["t_hours"] > t22["t_hours"]) - t22["t_hours"]
+    )
     bomber = [r for r in strikes if r["asset"] == "bomber"]
     assert statistic("package_targets", events, everything) == sum(r["targets"] for r in bomber) == 85
-    assert statistic("package_facilities", events, everything._replace(country="Iraq")) == \
-        len({r["location"] for r in bomber if r["country"] == "Iraq"})
-    assert statistic("militia_killed", events, everything._replace(location="Akashat")) == \
-        sum(r["militia_killed"] for r in strikes if r["location"] == "Akashat")
+    assert statistic("package_facilities", events, everything._replace(country="Iraq")) == len(
+        {r["location"] for r in bomber if r["country"] == "Iraq"}
+    )
+    assert statistic("militia_killed", events, everything._replace(location="Akashat")) == sum(
+        r["militia_killed"] for r in strikes if r["location"] == "Akashat"
+    )
     takeoff, landing = rows_of(events, "takeoff"), rows_of(events, "landing")
     assert statistic("package_block_hours", events, everything) == pytest.approx(
-        max(r["t_hours"] for r in landing) - min(r["t_hours"] for r in takeoff))
+        max(r["t_hours"] for r in landing) - min(r["t_hours"] for r in takeoff)
+    )
     before = Window(0.0, t22["t_hours"])
     assert statistic("package_targets", events, before) != statistic("package_targets", events, before)
     assert statistic("lag_hours", events, before) != statistic("lag_hours", events, before)  # NaN
@@ -171,10 +199,16 @@ def test_window_counts_attacks_in_start_inclusive_end_exclusive_hours(baseline):
 
 # --- priors and parameter values ----------------------------------------------------------------
 
+
 def test_values_go_into_nested_and_dict_held_keys_and_integers_are_rounded(baseline):
-    out = with_values(baseline, {"militia.background_rate_per_day": 0.7,
-                                 "targets.facilities.akashat.occupancy_factor": 3.0,
-                                 "command.packages.serious_injuries.targets": 6.6})
+    out = with_values(
+        baseline,
+        {
+            "militia.background_rate_per_day": 0.7,
+            "targets.facilities.akashat.occupancy_factor": 3.0,
+            "command.packages.serious_injuries.targets": 6.6,
+        },
+    )
     assert out.militia.background_rate_per_day == 0.7
     assert out.targets.facilities["akashat"].occupancy_factor == 3.0
     assert out.command.packages["serious_injuries"].targets == 7
@@ -193,17 +227,25 @@ reason = "test"
 """
 
 
-@pytest.mark.parametrize("key, low, high, bad_key, reason", [
-    ("militia.background_rat", 0.1, 1.0, "parameters.p.key", "is not a key of the scenario"),
-    ("meta.name", 0.1, 1.0, "parameters.p.key", "is not a number"),
-    ("attacks.casualties.killed_probability", 0.0, 1.3, "parameters.p.high",
-     "less than or equal to 1"),
-    ("command.packages.serious_injuries.targets", 1, 5, "parameters.p.low",
-     "must be at least the number of facilities"),
-    ("militia.background_rate_per_day", 2.0, 1.0, "parameters.p", "low must be below high"),
-])
-def test_a_prior_that_could_feed_the_model_an_invalid_value_is_rejected(tmp_path, baseline, key, low,
-                                                                        high, bad_key, reason):
+@pytest.mark.parametrize(
+    "key, low, high, bad_key, reason",
+    [
+        ("militia.background_rat", 0.1, 1.0, "parameters.p.key", "is not a key of the scenario"),
+        ("meta.name", 0.1, 1.0, "parameters.p.key", "is not a number"),
+        ("attacks.casualties.killed_probability", 0.0, 1.3, "parameters.p.high", "less than or equal to 1"),
+        (
+            "command.packages.serious_injuries.targets",
+            1,
+            5,
+            "parameters.p.low",
+            "must be at least the number of facilities",
+        ),
+        ("militia.background_rate_per_day", 2.0, 1.0, "parameters.p", "low must be below high"),
+    ],
+)
+def test_a_prior_that_could_feed_the_model_an_invalid_value_is_rejected(
+    tmp_path, baseline, key, low, high, bad_key, reason
+):
     path = tmp_path / "priors.toml"
     path.write_text(PRIOR.format(key=key, low=low, high=high))
     with pytest.raises(ScenarioError) as err:
@@ -213,6 +255,7 @@ def test_a_prior_that_could_feed_the_model_an_invalid_value_is_rejected(tmp_path
 
 
 # --- ABC-SMC ------------------------------------------------------------------------------------
+
 
 def _recovery_problem(truth: float, seed: int = 11) -> Problem:
     """One free parameter (the background attack rate) and synthetic 'documented' counts: the
@@ -224,6 +267,7 @@ def _recovery_problem(truth: float, seed: int = 11) -> Problem:
 TINY = Settings(population=60, budget=6_000, max_minutes=2.0, max_generations=4, workers=1, seed=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transition", ["normal", "local"])
 def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path, transition):
     problem = _recovery_problem(truth=1.6)
@@ -236,6 +280,7 @@ def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path, trans
     assert hi - lo < 0.5 * (3.0 - 0.2)  # the data narrowed the prior
 
 
+@pytest.mark.slow
 def test_an_interrupted_calibration_resumes_from_its_last_generation(tmp_path):
     problem = _recovery_problem(truth=1.0)
     db = tmp_path / "abc.db"
@@ -276,13 +321,18 @@ def test_an_interrupted_calibration_resumes_from_its_last_generation(tmp_path):
         calibrate(problem, TINY, tmp_path / "none.db", inputs, resume=True)
 
 
+@pytest.mark.slow
 def test_a_population_too_small_for_its_kernel_is_refused_before_any_simulation(tmp_path):
     problem = _recovery_problem(truth=1.0)
     need = minimum_population(len(problem.keys), "local")
     assert need == 4 * (len(problem.keys) + 1)
     with pytest.raises(CalibrationError, match=f"too small .* use at least {need}") as info:
-        calibrate(problem, dataclasses.replace(TINY, population=need - 1, transition="local"),
-                  tmp_path / "abc.db", {})
+        calibrate(
+            problem,
+            dataclasses.replace(TINY, population=need - 1, transition="local"),
+            tmp_path / "abc.db",
+            {},
+        )
     assert not isinstance(info.value, ResumeError) and not (tmp_path / "abc.db").exists()
 
 
@@ -308,8 +358,9 @@ CHECK_REPS = 150
 
 
 def _check(*overrides: str):
-    result = predictive_check(variant(*overrides), load_targets(TARGETS), reps=CHECK_REPS, seed=3,
-                              folder=TARGETS.parent)
+    result = predictive_check(
+        variant(*overrides), load_targets(TARGETS), reps=CHECK_REPS, seed=3, folder=TARGETS.parent
+    )
     return result, {r.name: r for r in result.rows}, {c.name: c for c in result.series}
 
 
@@ -320,8 +371,16 @@ def baseline_check():
 
 def test_the_check_rules_fail_a_documented_set_in_a_tail_a_low_share_or_missing_values():
     rules = CheckRules(tail_probability=0.05, max_missing_share=0.2)
-    t = Target(quote="q", source="s", kind="range", statistic="attacks", low=10, high=12,
-               window=("2023-10-17", "2023-10-18"), min_share_inside=0.3)
+    t = Target(
+        quote="q",
+        source="s",
+        kind="range",
+        statistic="attacks",
+        low=10,
+        high=12,
+        window=("2023-10-17", "2023-10-18"),
+        min_share_inside=0.3,
+    )
     d = Documented("a", t, {}, dt.date(2023, 10, 17))
     centred = np.repeat([9.0, 10.0, 11.0, 12.0, 13.0], 20)
     assert judge(centred, d, rules) == ""  # 60% inside, both tails wide
@@ -337,14 +396,29 @@ def test_the_check_rules_fail_a_documented_set_in_a_tail_a_low_share_or_missing_
 
 
 def test_a_series_fails_when_its_band_is_too_wide_or_a_naive_forecast_beats_it():
-    rule = Series(quote="q", file="f.csv", column="c", statistic="attacks", start="2023-10-17",
-                  reference_total=100, reference_days=100, min_points_covered=4,
-                  max_relative_width=0.65, max_crps_ratio=0.9)
+    rule = Series(
+        quote="q",
+        file="f.csv",
+        column="c",
+        statistic="attacks",
+        start="2023-10-17",
+        reference_total=100,
+        reference_days=100,
+        min_points_covered=4,
+        max_relative_width=0.65,
+        max_crps_ratio=0.9,
+    )
     days = np.array([10.0, 20.0, 40.0, 60.0, 80.0])
     points = []
     for day in days:
-        t = Target(quote="q", source="s", kind="exact", value=day, statistic="attacks",
-                   window=(dt.datetime(2023, 10, 17), dt.datetime(2023, 10, 17) + dt.timedelta(days=day)))
+        t = Target(
+            quote="q",
+            source="s",
+            kind="exact",
+            value=day,
+            statistic="attacks",
+            window=(dt.datetime(2023, 10, 17), dt.datetime(2023, 10, 17) + dt.timedelta(days=day)),
+        )
         points.append(Documented(f"p{day}", t, {}, dt.date(2023, 10, 17), series="s"))
     rng = np.random.default_rng(5)
     right = np.cumsum(rng.poisson(np.diff(days, prepend=0.0), size=(400, 5)), axis=1).astype(float)
@@ -357,16 +431,22 @@ def test_a_series_fails_when_its_band_is_too_wide_or_a_naive_forecast_beats_it()
     assert doubled.model.cumulative > 3 * doubled.constant.cumulative
 
 
-@pytest.mark.parametrize("overrides, failing", [
-    (("militia.background_rate_per_day=3.1",), ["series attacks", "series attacks_syria"]),
-    (("patron.enabled=false",), ["attacks_halted_after_february"]),
-    (("attacks.casualties.killed_probability=0.4",), ["us_killed_before_tower_22",
-                                                      "us_killed_through_march"]),
-    (("targets.lethality_destroyed=0.34", "targets.lethality_survived=0.05"),
-     ["feb_strike_deaths", "feb_deaths_syria"]),
-])
-def test_the_check_fails_clearly_wrong_models_on_the_targets_they_break(baseline_check, overrides,
-                                                                        failing):
+@pytest.mark.parametrize(
+    "overrides, failing",
+    [
+        (("militia.background_rate_per_day=3.1",), ["series attacks", "series attacks_syria"]),
+        (("patron.enabled=false",), ["attacks_halted_after_february"]),
+        (
+            ("attacks.casualties.killed_probability=0.4",),
+            ["us_killed_before_tower_22", "us_killed_through_march"],
+        ),
+        (
+            ("targets.lethality_destroyed=0.34", "targets.lethality_survived=0.05"),
+            ["feb_strike_deaths", "feb_deaths_syria"],
+        ),
+    ],
+)
+def test_the_check_fails_clearly_wrong_models_on_the_targets_they_break(baseline_check, overrides, failing):
     """The background rate doubled, no halt, US deaths in many generated attacks, strike deaths
     halved: each fails the check (exit 1) on the targets that say so, which the fitted baseline
     passes."""
@@ -383,19 +463,41 @@ def test_the_check_reports_inputs_and_notes(baseline_check):
     assert any("exceed what 2 B-1Bs carry" in n for n in result.notes)
 
 
+@pytest.mark.slow
 def test_the_story_counts_replications_where_every_listed_target_holds_at_once(baseline):
     def story(names: list[str], min_share: float):
-        tf = TargetsFile.model_validate({
-            "scenario": "-",
-            "targets": {
-                "always": {"quote": "q", "source": "s", "kind": "at_least", "value": 0,
-                           "statistic": "attacks", "window": ("2023-10-17", "2024-03-31")},
-                "never": {"quote": "q", "source": "s", "kind": "at_most", "value": -1,
-                          "statistic": "attacks", "window": ("2023-10-17", "2024-03-31")},
-                "tower_22": {"quote": "q", "source": "s", "kind": "exact", "value": 3,
-                             "statistic": "us_killed", "window": ("2024-01-28", "2024-01-28")},
-            },
-            "story": {"targets": names, "min_share": min_share}})
+        tf = TargetsFile.model_validate(
+            {
+                "scenario": "-",
+                "targets": {
+                    "always": {
+                        "quote": "q",
+                        "source": "s",
+                        "kind": "at_least",
+                        "value": 0,
+                        "statistic": "attacks",
+                        "window": ("2023-10-17", "2024-03-31"),
+                    },
+                    "never": {
+                        "quote": "q",
+                        "source": "s",
+                        "kind": "at_most",
+                        "value": -1,
+                        "statistic": "attacks",
+                        "window": ("2023-10-17", "2024-03-31"),
+                    },
+                    "tower_22": {
+                        "quote": "q",
+                        "source": "s",
+                        "kind": "exact",
+                        "value": 3,
+                        "statistic": "us_killed",
+                        "window": ("2024-01-28", "2024-01-28"),
+                    },
+                },
+                "story": {"targets": names, "min_share": min_share},
+            }
+        )
         return predictive_check(baseline, tf, reps=10, seed=1).story
 
     assert story(["always", "tower_22"], 1.0).share == 1.0 and story(["always"], 1.0).passed
@@ -407,8 +509,15 @@ def test_the_story_counts_replications_where_every_listed_target_holds_at_once(b
 
 
 def test_scaled_crps_prefers_a_sharp_forecast_at_the_record_and_penalises_missing_values():
-    t = Target(quote="q", source="s", kind="exact", value=10, statistic="attacks", tolerance=2.0,
-               window=("2023-10-17", "2023-10-18"))
+    t = Target(
+        quote="q",
+        source="s",
+        kind="exact",
+        value=10,
+        statistic="attacks",
+        tolerance=2.0,
+        window=("2023-10-17", "2023-10-18"),
+    )
     d = Documented("a", t, {}, dt.date(2023, 10, 17))
     sharp = np.full((50, 1), 10.0) + np.tile([-1.0, 1.0], 25)[:, None]
     wide = np.full((50, 1), 10.0) + np.tile([-8.0, 8.0], 25)[:, None]
@@ -421,6 +530,7 @@ def test_scaled_crps_prefers_a_sharp_forecast_at_the_record_and_penalises_missin
     assert scaled_crps(missing, [d]) == pytest.approx(0.5 * rest + 0.5 * MISSING_PENALTY)
 
 
+@pytest.mark.slow
 def test_the_point_estimate_lies_in_the_central_half_of_every_posterior_marginal(tmp_path):
     problem = _recovery_problem(truth=1.6)
     history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "point"}).history
@@ -433,11 +543,14 @@ def test_the_point_estimate_lies_in_the_central_half_of_every_posterior_marginal
 
 def test_targets_files_are_found_by_the_scenario_they_name():
     assert find_targets_file(ROOT / "scenarios/baseline.toml") == ROOT / "calibration/targets.toml"
-    assert find_targets_file(ROOT / "scenarios/history/dec_2019.toml") == \
-        ROOT / "calibration/history/dec_2019.toml"
+    assert (
+        find_targets_file(ROOT / "scenarios/history/dec_2019.toml")
+        == ROOT / "calibration/history/dec_2019.toml"
+    )
     assert find_targets_file(ROOT / "scenarios/policies/never.toml") is None
 
 
+@pytest.mark.slow
 def test_the_coverage_study_does_not_depend_on_the_number_of_workers():
     from sim.calibrate.coverage import coverage_study
 
@@ -448,11 +561,18 @@ def test_the_coverage_study_does_not_depend_on_the_number_of_workers():
     assert 0 <= one.covered <= 2 and one.mean_width > 0
 
 
-@given(low=st.floats(-1e6, 1e6), width=st.floats(0, 1e6), x=st.floats(-3e6, 3e6),
-       tol=st.floats(1e-3, 1e3))
+@given(low=st.floats(-1e6, 1e6), width=st.floats(0, 1e6), x=st.floats(-3e6, 3e6), tol=st.floats(1e-3, 1e3))
 def test_distance_is_zero_exactly_inside_and_grows_away_from_the_set(low, width, x, tol):
-    t = Target(quote="q", source="s", kind="range", statistic="attacks", low=low, high=low + width,
-               tolerance=tol, window=("2023-10-17", "2023-10-18"))
+    t = Target(
+        quote="q",
+        source="s",
+        kind="range",
+        statistic="attacks",
+        low=low,
+        high=low + width,
+        tolerance=tol,
+        window=("2023-10-17", "2023-10-18"),
+    )
     d = Documented("a", t, {}, dt.date(2023, 10, 17))
     assert (d.distance(x) == 0.0) == d.contains(x)
     assert d.distance(x) >= 0.0
@@ -490,7 +610,8 @@ def test_a_series_file_with_a_bad_cell_is_an_error_naming_the_file_and_line(tmp_
     (tmp_path / "t.toml").write_text(
         'scenario = "s.toml"\n[targets]\n[series.a]\nquote = "q"\nfile = "r.csv"\ncolumn = "n"\n'
         'statistic = "attacks"\nstart = 2023-10-17\nreference_total = 1\nreference_days = 1\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     tf = load_targets(tmp_path / "t.toml")
     with pytest.raises(ScenarioError, match=r"r\.csv: line 3: "):
         compile_targets(tf, dt.date(2023, 10, 17), folder=tmp_path)

@@ -19,14 +19,25 @@ def esim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     exe = shutil.which("esim", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_run_writes_results_and_prints_the_summary(tmp_path):
     out = tmp_path / "res"
-    p = esim("run", str(BASELINE), "--reps", "12", "--seed", "3", "--out", str(out), "--quiet",
-             "--set", "command.policy=deaths_only")
+    p = esim(
+        "run",
+        str(BASELINE),
+        "--reps",
+        "12",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        "command.policy=deaths_only",
+    )
     assert p.returncode == 0, p.stderr
     for name in ("attacks", "us_killed", "targets_destroyed", "outcome=halted"):
         assert name in p.stdout
@@ -39,8 +50,12 @@ def test_run_writes_results_and_prints_the_summary(tmp_path):
     resolved = (out / "scenario.resolved.toml").read_text()
     assert 'policy = "deaths_only"' in resolved
     assert sorted(p.name for p in out.iterdir()) == [
-        "events.parquet", "manifest.json", "scenario.resolved.toml", "scenario.sources.json",
-        "summary.parquet"]
+        "events.parquet",
+        "manifest.json",
+        "scenario.resolved.toml",
+        "scenario.sources.json",
+        "summary.parquet",
+    ]
     # the folder says exactly what ran: the override, the policy, the calibration
     assert manifest["overrides"] == ["command.policy=deaths_only"]
     assert manifest["policy"] == "deaths_only" and manifest["calibration"] == "calibration/fitted.toml"
@@ -49,27 +64,43 @@ def test_run_writes_results_and_prints_the_summary(tmp_path):
     assert sources["command.policy"]["value"] == "deaths_only" and sources["command.policy"]["override"]
 
 
+@pytest.mark.slow
 def test_a_run_with_overrides_never_overwrites_the_plain_run(tmp_path):
     shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
-    shutil.copytree(ROOT / "calibration", tmp_path / "calibration",
-                    ignore=shutil.ignore_patterns("*.db", "*.parquet"))
+    shutil.copytree(
+        ROOT / "calibration", tmp_path / "calibration", ignore=shutil.ignore_patterns("*.db", "*.parquet")
+    )
     assert esim("run", "scenarios/baseline.toml", "-n", "3", "-q", cwd=tmp_path).returncode == 0
-    p = esim("run", "scenarios/baseline.toml", "-n", "3", "-q", "--set", "command.policy=never",
-             "--set", "b1b.tanker_pool=1", cwd=tmp_path)
+    p = esim(
+        "run",
+        "scenarios/baseline.toml",
+        "-n",
+        "3",
+        "-q",
+        "--set",
+        "command.policy=never",
+        "--set",
+        "b1b.tanker_pool=1",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     plain = json.loads((tmp_path / "results/baseline/manifest.json").read_text())
     variant = tmp_path / "results/baseline+command.policy=never+b1b.tanker_pool=1"
     assert plain["overrides"] == [] and plain["policy"] == "severity_triggered"
     assert json.loads((variant / "manifest.json").read_text())["overrides"] == [
-        "command.policy=never", "b1b.tanker_pool=1"]
+        "command.policy=never",
+        "b1b.tanker_pool=1",
+    ]
     assert str(variant.relative_to(tmp_path)) in p.stdout
 
 
+@pytest.mark.slow
 def test_validate_accepts_the_baseline():
     p = esim("validate", str(BASELINE))
     assert p.returncode == 0 and p.stdout.startswith("ok: ")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, expect",
     [
@@ -90,11 +121,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, expect)
     assert (out / "summary.parquet").read_bytes() == b"earlier results"
 
 
+@pytest.mark.slow
 def test_missing_scenario_file(tmp_path):
     p = esim("validate", str(tmp_path / "none.toml"))
     assert p.returncode == 2 and p.stderr == f"error: {tmp_path / 'none.toml'}: file not found\n"
 
 
+@pytest.mark.slow
 def test_malformed_scenario_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[militia\n")
@@ -103,6 +136,7 @@ def test_malformed_scenario_file(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder_fails_before_the_run(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -129,6 +163,8 @@ def test_progress_bar_appears_only_after_a_second(monkeypatch):
 
 # --- calibrate and check --------------------------------------------------------------------------
 
+
+@pytest.mark.slow
 def test_check_exits_0_when_every_check_passes_and_1_when_one_fails(tmp_path):
     (tmp_path / "targets.toml").write_text(f"""
 scenario = "{ROOT}/scenarios/baseline.toml"
@@ -155,6 +191,7 @@ input_key = "b1b.round_trip_miles"
     assert "exceed what 2 B-1Bs carry" in never.stdout and "the story at once" in never.stdout
 
 
+@pytest.mark.slow
 def test_check_without_targets_is_bad_input(tmp_path):
     res = esim("check", "scenarios/policies/never.toml")
     assert res.returncode == 2 and res.stderr.count("\n") == 1
@@ -163,25 +200,42 @@ def test_check_without_targets_is_bad_input(tmp_path):
     assert res.returncode == 2 and "none.toml: file not found" in res.stderr
 
 
+@pytest.mark.slow
 def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     (tmp_path / "targets.toml").write_text(
-        (ROOT / "calibration/targets.toml").read_text().replace(
-            'scenario = "../scenarios/baseline.toml"', f'scenario = "{ROOT}/scenarios/baseline.toml"'))
+        (ROOT / "calibration/targets.toml")
+        .read_text()
+        .replace('scenario = "../scenarios/baseline.toml"', f'scenario = "{ROOT}/scenarios/baseline.toml"')
+    )
     shutil.copytree(ROOT / "calibration/record", tmp_path / "record")
     (tmp_path / "priors.toml").write_text(
         'targets = "targets.toml"\n[parameters.rate]\nkey = "militia.background_rate_per_day"\n'
-        'distribution = "uniform"\nlow = 0.5\nhigh = 2.5\nreason = "test"\n')
+        'distribution = "uniform"\nlow = 0.5\nhigh = 2.5\nreason = "test"\n'
+    )
     out = tmp_path / "out"
-    res = esim("calibrate", "--priors", str(tmp_path / "priors.toml"), "--out", str(out),
-               "--population", "20", "--budget", "120", "--workers", "1")
+    res = esim(
+        "calibrate",
+        "--priors",
+        str(tmp_path / "priors.toml"),
+        "--out",
+        str(out),
+        "--population",
+        "20",
+        "--budget",
+        "120",
+        "--workers",
+        "1",
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     written = {p.name for p in out.iterdir()}
     assert {"posterior.parquet", "fitted.toml", "generations.csv", "abc.db"} <= written
     assert "gen   epsilon" in res.stdout and "rate" in res.stdout
     fitted = (out / "fitted.toml").read_text()
     assert fitted.count("militia.background_rate_per_day = ") == 1
-    (tmp_path / "s.toml").write_text(f'extends = "{ROOT}/scenarios/baseline.toml"\n' + "\n".join(
-        line for line in fitted.splitlines() if not line.startswith("#")))
+    (tmp_path / "s.toml").write_text(
+        f'extends = "{ROOT}/scenarios/baseline.toml"\n'
+        + "\n".join(line for line in fitted.splitlines() if not line.startswith("#"))
+    )
     assert esim("validate", str(tmp_path / "s.toml")).returncode == 0
     # the fitted file, written last, names its companions: one left by another calibration is refused
     from sim.calibrate import verify_outputs
@@ -193,10 +247,12 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
         f.write("9,1,1,1,1,1,1\n")
     assert verify_outputs(out / "fitted.toml") == [
         f"{out / 'generations.csv'} is not the file fitted.toml was written with (another or an "
-        "interrupted calibration): rerun esim calibrate (--resume)"]
+        "interrupted calibration): rerun esim calibrate (--resume)"
+    ]
     shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
-    shutil.copytree(ROOT / "calibration", tmp_path / "calibration",
-                    ignore=shutil.ignore_patterns("*.db", "*.parquet"))
+    shutil.copytree(
+        ROOT / "calibration", tmp_path / "calibration", ignore=shutil.ignore_patterns("*.db", "*.parquet")
+    )
     with open(tmp_path / "calibration/fitted.toml", "a") as f:  # written with another log
         f.write(f"# written with: generations.csv sha256={'0' * 64}\n")
     res = esim("check", "scenarios/baseline.toml", "--reps", "2", cwd=tmp_path)
@@ -204,27 +260,53 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     assert "scenarios/baseline.toml: extends: " in res.stderr and "generations.csv is not" in res.stderr
 
 
+@pytest.mark.slow
 def test_calibrate_with_a_broken_prior_is_bad_input(tmp_path):
     (tmp_path / "priors.toml").write_text(
         f'targets = "{ROOT}/calibration/targets.toml"\n[parameters.p]\n'
         'key = "attacks.casualties.killed_probability"\ndistribution = "uniform"\nlow = 0.1\n'
-        'high = 1.3\nreason = "test"\n')
+        'high = 1.3\nreason = "test"\n'
+    )
     res = esim("calibrate", "--priors", str(tmp_path / "priors.toml"), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert "priors.toml: parameters.p.high:" in res.stderr and "less than or equal to 1" in res.stderr
-    res = esim("calibrate", "--priors", str(ROOT / "calibration/priors.toml"), "--out",
-               str(tmp_path / "o"), "--resume")
+    res = esim(
+        "calibrate",
+        "--priors",
+        str(ROOT / "calibration/priors.toml"),
+        "--out",
+        str(tmp_path / "o"),
+        "--resume",
+    )
     assert res.returncode == 2 and "no calibration to resume" in res.stderr
 
 
+@pytest.mark.slow
 def test_a_calibration_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
     exe = shutil.which("esim", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
     out = tmp_path / "out"
-    args = ["calibrate", "--out", str(out), "--population", "20", "--workers", "1",
-            "--budget", "100000", "--min-acceptance", "0"]
-    proc = subprocess.Popen([*cmd, *args, "--max-minutes", "5"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "COLUMNS": "200"})
+    args = [
+        "calibrate",
+        "--out",
+        str(out),
+        "--population",
+        "20",
+        "--workers",
+        "1",
+        "--budget",
+        "100000",
+        "--min-acceptance",
+        "0",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, *args, "--max-minutes", "5"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     try:
         for line in proc.stdout:  # the per-generation log, written as each generation ends
             if line.split()[:1] == ["1"]:
@@ -243,20 +325,28 @@ def test_a_calibration_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
     assert (out / "fitted.toml").is_file()
 
 
+@pytest.mark.slow
 def test_validate_knows_every_kind_of_input_file(tmp_path):
-    for path, said in (("scenarios/sweeps/policies.toml", "sweep 'policies', 1 point x 8 policies"),
-                       ("calibration/targets.toml", "targets file,"),
-                       ("calibration/priors.toml", "priors file, 16 parameters"),
-                       ("scenarios/baseline.toml", "scenario 'baseline'")):
+    for path, said in (
+        ("scenarios/sweeps/policies.toml", "sweep 'policies', 1 point x 8 policies"),
+        ("calibration/targets.toml", "targets file,"),
+        ("calibration/priors.toml", "priors file, 16 parameters"),
+        ("scenarios/baseline.toml", "scenario 'baseline'"),
+    ):
         p = esim("validate", path)
         assert p.returncode == 0 and said in p.stdout, (path, p.stdout, p.stderr)
     bad = tmp_path / "sweep.toml"
     bad.write_text('name = "x"\nbase = "nowhere.toml"\nreps = 10\n')
     p = esim("validate", str(bad))
-    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "base: 'nowhere.toml' points to no file" \
-        in p.stderr and "meta" not in p.stderr
+    assert (
+        p.returncode == 2
+        and p.stderr.count("\n") == 1
+        and "base: 'nowhere.toml' points to no file" in p.stderr
+        and "meta" not in p.stderr
+    )
 
 
+@pytest.mark.slow
 def test_help_shows_flags_as_flags_and_the_library_shares_the_cli_defaults():
     import inspect
 
@@ -272,6 +362,7 @@ def test_help_shows_flags_as_flags_and_the_library_shares_the_cli_defaults():
     assert params["seed"].default == runner.DEFAULT_SEED == 20231017
 
 
+@pytest.mark.slow
 def test_export_writes_every_table_as_csv_json_or_parquet(tmp_path):
     run = tmp_path / "run"
     assert esim("run", str(BASELINE), "-n", "3", "-q", "--out", str(run)).returncode == 0
@@ -298,23 +389,41 @@ def test_export_writes_every_table_as_csv_json_or_parquet(tmp_path):
     targets = pd.read_csv(chk / "export-csv" / "check_targets.csv")
     assert len(targets) == 28 and {"name", "documented", "median", "passed", "crps"} <= set(targets.columns)
     # bad input: one line, exit 2, nothing written
-    for args, said in (((str(run), "--format", "xls"), "'xls' is not one of csv, json, parquet"),
-                       ((str(tmp_path / "nothing"),), "no such folder")):
+    for args, said in (
+        ((str(run), "--format", "xls"), "'xls' is not one of csv, json, parquet"),
+        ((str(tmp_path / "nothing"),), "no such folder"),
+    ):
         p = esim("export", *args)
         assert p.returncode == 2 and said in p.stderr and p.stderr.count("\n") == 1, p.stderr
     assert not (run / "export-xls").exists()
 
 
+@pytest.mark.slow
 def test_absurd_requests_are_refused_up_front_with_what_they_would_need(tmp_path):
-    for args, said in ((("run", str(BASELINE), "--reps", "1000000000"),
-                        "1,000,000,000 replications would need about 300.0 GB of memory; at "
-                        "most 1,000,000"),
-                       (("run", str(BASELINE), "--seed", str(2**64)), "--seed"),
-                       (("compare", str(BASELINE), str(BASELINE), "--reps", "200000"),
-                        "400,000 replications with their events would need about 104.4 GB")):
+    for args, said in (
+        (
+            ("run", str(BASELINE), "--reps", "1000000000"),
+            "1,000,000,000 replications would need about 300.0 GB of memory; at most 1,000,000",
+        ),
+        (("run", str(BASELINE), "--seed", str(2**64)), "--seed"),
+        (
+            ("compare", str(BASELINE), str(BASELINE), "--reps", "200000"),
+            "400,000 replications with their events would need about 104.4 GB",
+        ),
+    ):
         p = esim(*args, "--out", str(tmp_path / "o"))
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
     assert not (tmp_path / "o").exists()
-    p = esim("compare", str(BASELINE), "scenarios/policies/never.toml", "-n", "4", "-q",
-             "--workers", "1000", "-m", "attacks")
+    p = esim(
+        "compare",
+        str(BASELINE),
+        "scenarios/policies/never.toml",
+        "-n",
+        "4",
+        "-q",
+        "--workers",
+        "1000",
+        "-m",
+        "attacks",
+    )
     assert p.returncode == 0 and "--workers 1000: capped at" in p.stderr, p.stderr

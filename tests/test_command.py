@@ -42,20 +42,34 @@ def test_proportional_answers_harmless_attacks_too():
 def test_a_worse_attack_supersedes_a_pending_decision():
     scripted = []
     for key, hour, killed, injured in (("a", "05", 0, 4), ("b", "06", 3, 47)):
-        scripted += [f"scripted_attacks.{key}.time=2024-01-28T{hour}:00:00",
-                     f'scripted_attacks.{key}.base="erbil"', f'scripted_attacks.{key}.weapon="drone"',
-                     f"scripted_attacks.{key}.salvo=1", f"scripted_attacks.{key}.us_killed={killed}",
-                     f"scripted_attacks.{key}.us_injured={injured}"]
-    s = variant(*QUIET, *scripted, "command.decision_lag.fighter.median_hours=48",
-                "command.decision_lag.fighter.log_sigma=0")
+        scripted += [
+            f"scripted_attacks.{key}.time=2024-01-28T{hour}:00:00",
+            f'scripted_attacks.{key}.base="erbil"',
+            f'scripted_attacks.{key}.weapon="drone"',
+            f"scripted_attacks.{key}.salvo=1",
+            f"scripted_attacks.{key}.us_killed={killed}",
+            f"scripted_attacks.{key}.us_injured={injured}",
+        ]
+    s = variant(
+        *QUIET,
+        *scripted,
+        "command.decision_lag.fighter.median_hours=48",
+        "command.decision_lag.fighter.log_sigma=0",
+    )
     d = rows_of(run_replication(s, 4, 0).events, "decision")
     assert [r["severity"] for r in d] == [4]
 
 
-RUN = ("militia.background_rate_per_day=4", "command.run_response.attacks=10",
-       "command.run_response.window_days=3", "command.run_response.cooldown_days=5",
-       "command.decision_lag.fighter.median_hours=12", "command.decision_lag.fighter.log_sigma=0",
-       "attacks.casualties.killed_probability=0", "patron.enabled=false")
+RUN = (
+    "militia.background_rate_per_day=4",
+    "command.run_response.attacks=10",
+    "command.run_response.window_days=3",
+    "command.run_response.cooldown_days=5",
+    "command.decision_lag.fighter.median_hours=12",
+    "command.decision_lag.fighter.log_sigma=0",
+    "attacks.casualties.killed_probability=0",
+    "patron.enabled=false",
+)
 
 
 def test_a_run_of_attacks_draws_a_planned_strike_then_a_cooldown():

@@ -8,13 +8,21 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_every_command_of_the_readme_and_the_lesson_runs_and_says_what_ran():
     started = time.perf_counter()
-    p = subprocess.run([sys.executable, str(ROOT / "scripts/walk_docs.py")], cwd=ROOT,
-                       capture_output=True, text=True, timeout=1500)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/walk_docs.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert "0 failed" in p.stdout
     lines = p.stdout.splitlines()
@@ -26,13 +34,16 @@ def test_every_command_of_the_readme_and_the_lesson_runs_and_says_what_ran():
     assert time.perf_counter() - started < 600
 
 
+@pytest.mark.slow
 def test_the_walk_fails_a_command_that_breaks_or_mislabels(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     import walk_docs
 
     doc = tmp_path / "doc.md"
-    doc.write_text("```sh\nesim run scenarios/nowhere.toml\nesim validate scenarios/baseline.toml\n"
-                   "python -c 'print(float(\"nan\"))'\n```\n")
+    doc.write_text(
+        "```sh\nesim run scenarios/nowhere.toml\nesim validate scenarios/baseline.toml\n"
+        "python -c 'print(float(\"nan\"))'\n```\n"
+    )
     work = tmp_path / "copy"
     work.mkdir()
     walk_docs.copy_repository(work)
@@ -49,7 +60,9 @@ def test_the_walk_fails_a_command_that_breaks_or_mislabels(tmp_path):
     # a result folder whose manifest does not match the command is a mislabel
     (work / "results/base").mkdir(parents=True)
     (work / "results/base/manifest.json").write_text(
-        '{"reps": 10, "seed": 1, "overrides": [], "scenario_file": "scenarios/baseline.toml"}')
-    problems = walk_docs.check_labels("esim run scenarios/baseline.toml --reps 500 --seed 1 "
-                                      "--out results/base", work)
+        '{"reps": 10, "seed": 1, "overrides": [], "scenario_file": "scenarios/baseline.toml"}'
+    )
+    problems = walk_docs.check_labels(
+        "esim run scenarios/baseline.toml --reps 500 --seed 1 --out results/base", work
+    )
     assert problems and "reps 10" in problems[0]

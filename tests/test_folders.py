@@ -22,9 +22,14 @@ def _run(out, reps: int, seed: int, **env):
     from tests.conftest import ROOT
 
     exe = Path(sys.executable).parent / "esim"
-    return subprocess.run([str(exe), "run", str(BASELINE), "-n", str(reps), "--seed", str(seed),
-                           "--out", str(out), "-q"], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return subprocess.run(
+        [str(exe), "run", str(BASELINE), "-n", str(reps), "--seed", str(seed), "--out", str(out), "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
 
 
 def _held(out) -> tuple[int, int]:
@@ -36,8 +41,8 @@ def _held(out) -> tuple[int, int]:
     return rows, info["seed"]
 
 
-@pytest.mark.parametrize("point, holds", [("written", (5, 1)), ("manifest", (5, 1)),
-                                          ("swapped", (3, 2))])
+@pytest.mark.slow
+@pytest.mark.parametrize("point, holds", [("written", (5, 1)), ("manifest", (5, 1)), ("swapped", (3, 2))])
 def test_a_run_killed_at_any_step_of_its_write_leaves_the_old_result_or_the_new(tmp_path, point, holds):
     out = tmp_path / "R"
     assert _run(out, 5, 1).returncode == 0
@@ -49,6 +54,7 @@ def test_a_run_killed_at_any_step_of_its_write_leaves_the_old_result_or_the_new(
     assert _held(out) == (4, 3) and not list(tmp_path.glob(".R.*"))
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_it_streams_its_events_leaves_the_old_result(tmp_path):
     import subprocess
     import sys
@@ -60,9 +66,12 @@ def test_a_run_killed_while_it_streams_its_events_leaves_the_old_result(tmp_path
     out = tmp_path / "R"
     assert _run(out, 5, 1).returncode == 0
     exe = Path(sys.executable).parent / "esim"
-    proc = subprocess.Popen([str(exe), "run", str(BASELINE), "-n", "100000", "--seed", "2", "--out",
-                             str(out), "-q"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "run", str(BASELINE), "-n", "100000", "--seed", "2", "--out", str(out), "-q"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         # the first chunk of 500 replications is in the hidden folder's events file: kill now
@@ -77,14 +86,18 @@ def test_a_run_killed_while_it_streams_its_events_leaves_the_old_result(tmp_path
     assert not list(tmp_path.glob(".R.*"))
 
 
+@pytest.mark.slow
 def test_a_folder_changed_after_it_was_written_is_refused_by_its_readers(tmp_path):
     out = tmp_path / "R"
     assert _run(out, 3, 1).returncode == 0
     other = tmp_path / "S"
     assert _run(other, 4, 2).returncode == 0
     (out / "summary.parquet").write_bytes((other / "summary.parquet").read_bytes())  # a mix
-    for args in (("plot", str(out)), ("report", str(out), "--html", str(tmp_path / "r.html")),
-                 ("export", str(out))):
+    for args in (
+        ("plot", str(out)),
+        ("report", str(out), "--html", str(tmp_path / "r.html")),
+        ("export", str(out)),
+    ):
         p = esim(*args)
         assert p.returncode == 2 and p.stderr.count("\n") == 1, (args, p.stderr)
         assert "summary.parquet is not the file its manifest lists" in p.stderr
@@ -93,6 +106,7 @@ def test_a_folder_changed_after_it_was_written_is_refused_by_its_readers(tmp_pat
     assert "events.parquet is missing" in " ".join(verify_folder(out))
 
 
+@pytest.mark.slow
 def test_a_result_never_replaces_a_folder_that_is_not_ours(tmp_path):
     mine = tmp_path / "notes"
     mine.mkdir()
@@ -116,7 +130,8 @@ def test_an_error_while_writing_leaves_the_old_folder_and_no_temporary_one(tmp_p
         (tmp / "a.txt").write_text("new")
         raise RuntimeError("disk full")
     assert (out / "a.txt").read_text() == "old" and json.loads((out / "manifest.json").read_text())[
-        "run"] == 1
+        "run"
+    ] == 1
     assert sorted(x.name for x in tmp_path.iterdir()) == ["R"]
     with pytest.raises(FolderError):
         FolderWriter(tmp_path / "R" / "a.txt").check()  # a file is not a folder
@@ -132,14 +147,16 @@ def test_a_run_written_in_chunks_holds_the_rows_of_one_run_in_memory_with_less_m
     peaks = {}
     for chunk in (10, 60):
         tracemalloc.start()
-        summary = write_run(tmp_path / f"c{chunk}", runner.run_chunks(baseline, 60, 4, chunk=chunk),
-                            baseline, {"reps": 60})
+        summary = write_run(
+            tmp_path / f"c{chunk}", runner.run_chunks(baseline, 60, 4, chunk=chunk), baseline, {"reps": 60}
+        )
         peaks[chunk] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert verify_folder(tmp_path / f"c{chunk}") == []
         pd.testing.assert_frame_equal(summary, whole.summary)
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"c{chunk}" / "events.parquet"),
-                                      whole.events)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / f"c{chunk}" / "events.parquet"), whole.events
+        )
     # six chunks of 10 hold about a sixth of the events at a time
     assert peaks[10] < 0.5 * peaks[60], peaks
 
@@ -154,7 +171,10 @@ def test_a_run_whose_events_would_not_fit_on_the_disk_is_refused_before_it_start
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 0, 10**9))
     cli._disk_bounded(tmp_path / "out", 100_000)  # 0.8 GB: fits
-    with pytest.raises(ScenarioError, match=r"200,000 replications would write about 1\.6 GB of "
-                                            r"events; .* has 1\.0 GB free"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"200,000 replications would write about 1\.6 GB of "
+        r"events; .* has 1\.0 GB free",
+    ):
         cli._disk_bounded(tmp_path / "out", 200_000)
     assert not (tmp_path / "out").exists()

@@ -17,10 +17,31 @@ from sim.model.events import COL
 from tests.conftest import BASELINE
 
 #: The 23 fields of the event row as of CHANGELOG 0.1.0 (a new field does not change the digest).
-FIELDS = ("t_hours", "event", "actor", "country", "location", "package", "asset", "rung", "severity",
-          "weapon", "salvo", "intercepted", "us_killed", "us_injured", "aircraft", "targets",
-          "destroyed", "munitions", "militia_killed", "civilians_killed", "militia_capacity",
-          "wait_hours", "detail")
+FIELDS = (
+    "t_hours",
+    "event",
+    "actor",
+    "country",
+    "location",
+    "package",
+    "asset",
+    "rung",
+    "severity",
+    "weapon",
+    "salvo",
+    "intercepted",
+    "us_killed",
+    "us_injured",
+    "aircraft",
+    "targets",
+    "destroyed",
+    "munitions",
+    "militia_killed",
+    "civilians_killed",
+    "militia_capacity",
+    "wait_hours",
+    "detail",
+)
 
 GOLDEN = {
     "severity_triggered": ("d8c9987d9c67142403913b0b68b096f40a06ac6db0b54efc7e21ac6d8923d5e1", 235),
@@ -42,7 +63,8 @@ def test_replication_0_at_a_fixed_seed_records_exactly_the_golden_rows(policy):
     rows = sim.run_replication(scenario, 20231017, 0).events
     want, count = GOLDEN[policy]
     assert (digest(rows), len(rows)) == (want, count), (
-        "replication 0 changed: if on purpose, update GOLDEN and say why in CHANGELOG.md")
+        "replication 0 changed: if on purpose, update GOLDEN and say why in CHANGELOG.md"
+    )
 
 
 def test_the_digest_sees_a_change_in_any_field_or_in_the_order():

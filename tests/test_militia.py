@@ -76,14 +76,20 @@ def _strike_at(world: World, t: float, destroyed: int, killed: int, loss: float)
     def proc():
         yield world.env.timeout(t)
         world.militia.on_strike(world.env.now, destroyed, killed, loss)
+
     world.env.process(proc())
 
 
 def test_thinning_follows_the_intensity_after_a_strike():
     """Without excitation the intensity after a strike is deterministic: the mean number of attacks in
     the 20 days after it must equal the integral of the intensity (burst, deterrence, capacity)."""
-    s = variant(*NO_US_RESPONSE, "militia.branching_ratio=0", "patron.enabled=false",
-                "militia.counter_retaliation_attacks_per_severity=3", "militia.deterrence_per_severity=0.3")
+    s = variant(
+        *NO_US_RESPONSE,
+        "militia.branching_ratio=0",
+        "patron.enabled=false",
+        "militia.counter_retaliation_attacks_per_severity=3",
+        "militia.deterrence_per_severity=0.3",
+    )
     t0, t1 = 60 * 24.0, 80 * 24.0
     counts = []
     for rep in range(300):
@@ -99,20 +105,31 @@ def test_thinning_follows_the_intensity_after_a_strike():
     assert expected != pytest.approx(quiet_rate, rel=0.05)  # the strike did change the rate
 
 
-HALT_ORDER = ("patron.order_probability=1", "patron.order_lag.median_hours=48",
-              "patron.order_lag.log_sigma=0", "patron.leading_group_share=0.6",
-              "patron.compliance.median_days=10", "patron.compliance.log_sigma=0",
-              "patron.duration.median_days=40", "patron.duration.log_sigma=0")
+HALT_ORDER = (
+    "patron.order_probability=1",
+    "patron.order_lag.median_hours=48",
+    "patron.order_lag.log_sigma=0",
+    "patron.leading_group_share=0.6",
+    "patron.compliance.median_days=10",
+    "patron.compliance.log_sigma=0",
+    "patron.duration.median_days=40",
+    "patron.duration.log_sigma=0",
+)
 
 
 def test_the_patron_orders_the_halt_after_us_deaths_and_a_us_response_in_preparation():
     """Tower 22 kills three and the US starts a decision: 48 h later the order cuts the rate to 40%
     (the leading group stops), 10 days later to the holdouts' 0%, and 40 days after the order the
     rate is back to the usual."""
-    s = tower_22("militia.background_rate_per_day=3", "patron.holdout_rate_multiplier=0",
-                 "attacks.casualties.killed_probability=0",
-                 "command.self_defense.engagement_probability=0", "command.run_response.enabled=false",
-                 "command.targeted_strike.standalone_per_day=0", *HALT_ORDER)
+    s = tower_22(
+        "militia.background_rate_per_day=3",
+        "patron.holdout_rate_multiplier=0",
+        "attacks.casualties.killed_probability=0",
+        "command.self_defense.engagement_probability=0",
+        "command.run_response.enabled=false",
+        "command.targeted_strike.standalone_per_day=0",
+        *HALT_ORDER,
+    )
     t22 = s.hours_since_start(s.scripted_attacks["tower_22"].time)
     order, full, end = t22 + 48, t22 + 48 + 240, t22 + 48 + 960
     counts = {"before": 0, "leading": 0, "holdouts": 0, "after": 0}
@@ -120,8 +137,11 @@ def test_the_patron_orders_the_halt_after_us_deaths_and_a_us_response_in_prepara
         rows = run_replication(s, 4, rep).events
         halts, complete, resume = (rows_of(rows, k) for k in ("halt", "halt_complete", "resume"))
         assert [h["t_hours"] for h in halts] == [pytest.approx(order)]
-        assert halts[0]["actor"] == "patron" and "US deaths" in halts[0]["detail"] or \
-            "response" in halts[0]["detail"]
+        assert (
+            halts[0]["actor"] == "patron"
+            and "US deaths" in halts[0]["detail"]
+            or "response" in halts[0]["detail"]
+        )
         assert [c["t_hours"] for c in complete] == [pytest.approx(full)]
         assert [r["t_hours"] for r in resume] == [pytest.approx(end)]
         for r in rows_of(rows, "attack"):
@@ -148,8 +168,12 @@ def test_no_halt_without_the_threat_of_a_us_response_unless_the_scenario_drops_t
 
 
 def test_no_halt_without_us_deaths():
-    s = variant("command.policy=proportional", "attacks.casualties.killed_probability=0",
-                "scripted_attacks.tower_22.enabled=false", *HALT_ORDER)
+    s = variant(
+        "command.policy=proportional",
+        "attacks.casualties.killed_probability=0",
+        "scripted_attacks.tower_22.enabled=false",
+        *HALT_ORDER,
+    )
     for rep in range(5):
         events = run_replication(s, 4, rep).events
         assert not [r for r in events if r.event == "halt"]
@@ -182,8 +206,12 @@ def test_capacity_loss_and_regeneration(baseline):
 def test_attack_outcomes_continue_their_block_after_the_process_restarts():
     """When the attack process has ended and a strike restarts it, its attacks take the next outcomes
     of the same block, not a new block (the k-th attack has the same outcome under every policy)."""
-    s = variant(*NO_US_RESPONSE, "militia.background_rate_per_day=0", "militia.branching_ratio=0",
-                "attacks.casualties.late_diagnosis_share=0")
+    s = variant(
+        *NO_US_RESPONSE,
+        "militia.background_rate_per_day=0",
+        "militia.branching_ratio=0",
+        "attacks.casualties.late_diagnosis_share=0",
+    )
     w = World(s, 8, 0)
     block = w.militia.table.draw(np.random.default_rng(1), 256)
     w.militia._block, w.militia._k = block, 5
@@ -198,15 +226,28 @@ def test_attack_outcomes_continue_their_block_after_the_process_restarts():
     for row, outcome in zip(attacks, block[5:], strict=False):
         base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
         assert (row.weapon, row.salvo, row.intercepted, row.us_killed, row.us_injured, row.severity) == (
-            weapon, salvo, intercepted, killed, injured, severity)
+            weapon,
+            salvo,
+            intercepted,
+            killed,
+            injured,
+            severity,
+        )
 
 
-@pytest.mark.parametrize("overrides", [(), ("command.policy=proportional",),
-                                        ("patron.holdout_rate_multiplier=0.1",
-                                         "patron.order_probability=1"),
-                                        ("command.self_defense.engagement_probability=0.3",
-                                         "command.run_response.attacks=4",
-                                         "attacks.casualties.late_diagnosis_share=0.5")])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        (),
+        ("command.policy=proportional",),
+        ("patron.holdout_rate_multiplier=0.1", "patron.order_probability=1"),
+        (
+            "command.self_defense.engagement_probability=0.3",
+            "command.run_response.attacks=4",
+            "attacks.casualties.late_diagnosis_share=0.5",
+        ),
+    ],
+)
 def test_lookahead_gives_the_same_events_as_one_timeout_per_candidate(monkeypatch, overrides):
     s = variant(*overrides)
     with_lookahead = [run_replication(s, 7, rep).events for rep in range(25)]

@@ -11,14 +11,21 @@ from sim.metrics import METRIC_COLUMNS
 from sim.replication import run_replication
 from tests.conftest import variant
 
-COUNTS = [c for c in METRIC_COLUMNS if c not in ("rep", "seed", "outcome", "halted", "halt_day",
-                                                 "lag_lethal_to_strike_hours")]
+COUNTS = [
+    c
+    for c in METRIC_COLUMNS
+    if c not in ("rep", "seed", "outcome", "halted", "halt_day", "lag_lethal_to_strike_hours")
+]
 
 scenarios = st.builds(
     lambda alpha, mu, tankers, policy, killed, share: variant(
-        f"militia.branching_ratio={alpha}", f"militia.background_rate_per_day={mu}",
-        f"b1b.tanker_pool={tankers}", f'command.policy="{policy}"',
-        f"attacks.casualties.killed_probability={killed}", f"b1b.weapon_share={share}"),
+        f"militia.branching_ratio={alpha}",
+        f"militia.background_rate_per_day={mu}",
+        f"b1b.tanker_pool={tankers}",
+        f'command.policy="{policy}"',
+        f"attacks.casualties.killed_probability={killed}",
+        f"b1b.weapon_share={share}",
+    ),
     alpha=st.sampled_from([0.0, 0.3, 0.7]),
     mu=st.sampled_from([0.0, 0.5, 2.0]),
     tankers=st.integers(1, 4),

@@ -81,10 +81,9 @@ def test_history_scenarios_run_their_documented_attack():
         events = run_replication(s, 1, 0).events
         scripted = [r for r in rows_of(events, "attack") if r["detail"].startswith("documented")]
         assert len(scripted) == 1  # the baseline's Tower 22 is disabled, not run out of its period
-        (key, attack), = [(k, a) for k, a in s.scripted_attacks.items() if a.enabled]
+        ((key, attack),) = [(k, a) for k, a in s.scripted_attacks.items() if a.enabled]
         assert scripted[0]["detail"] == f"documented attack '{key}'"
-        assert (scripted[0]["us_killed"], scripted[0]["us_injured"]) == (attack.us_killed,
-                                                                         attack.us_injured)
+        assert (scripted[0]["us_killed"], scripted[0]["us_injured"]) == (attack.us_killed, attack.us_injured)
 
 
 def test_policy_variants_change_what_the_us_strikes(baseline):
@@ -137,11 +136,24 @@ def test_a_replication_past_its_event_budget_is_an_error_never_a_hang(baseline, 
     assert sim.run_replication(baseline, 7, 3).metrics["attacks"] > 0  # within budget: as before
 
 
+@pytest.mark.slow
 def test_rates_past_the_budget_end_esim_run_with_one_line(tmp_path):
     from tests.test_cli import esim
 
-    p = esim("run", "scenarios/policies/never.toml", "-n", "2", "-q", "--out", str(tmp_path / "o"),
-             "--set", "militia.background_rate_per_day=100", "--set", "militia.branching_ratio=0.99",
-             "--set", "patron.enabled=false")
+    p = esim(
+        "run",
+        "scenarios/policies/never.toml",
+        "-n",
+        "2",
+        "-q",
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        "militia.background_rate_per_day=100",
+        "--set",
+        "militia.branching_ratio=0.99",
+        "--set",
+        "patron.enabled=false",
+    )
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "more than 200,000 events" in p.stderr and not (tmp_path / "o").exists()

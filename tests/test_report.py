@@ -29,12 +29,14 @@ def test_the_narration_tells_the_events_that_the_log_holds(baseline):
     lines = text.splitlines()
     for r in rows_of(events, "attack"):
         if r["severity"] > 0 or r["detail"]:
-            assert any(line.startswith(_at(baseline, r["t_hours"])) and r["location"] in line
-                       for line in lines), r
+            assert any(
+                line.startswith(_at(baseline, r["t_hours"])) and r["location"] in line for line in lines
+            ), r
     for kind in ("decision", "takeoff", "refuel", "time_over_target", "landing", "warning", "halt"):
         for r in rows_of(events, kind):
-            assert any(line.startswith(_at(baseline, r["t_hours"])) and r["detail"] in line
-                       for line in lines), r
+            assert any(
+                line.startswith(_at(baseline, r["t_hours"])) and r["detail"] in line for line in lines
+            ), r
     packages = {(r["package"], r["asset"]) for r in rows_of(events, "strike")}
     assert sum(" strike, package " in line for line in lines) == len(packages)
     routine = sum(1 for r in rows_of(events, "attack") if r["severity"] == 0 and not r["detail"])
@@ -43,13 +45,19 @@ def test_the_narration_tells_the_events_that_the_log_holds(baseline):
     assert "3 US killed, 47 injured" in text and "escalation ladder rises to 'major strike'" in text
 
 
-POLICY_WORDS = {"never": "never strikes back", "deaths_only": "only after attacks that kill",
-                "proportional": "every attack, harmless ones included",
-                "severity_triggered": "after serious-injury attacks or worse"}
+POLICY_WORDS = {
+    "never": "never strikes back",
+    "deaths_only": "only after attacks that kill",
+    "proportional": "every attack, harmless ones included",
+    "severity_triggered": "after serious-injury attacks or worse",
+}
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios/policies").glob("*.toml")) +
-                         [ROOT / "scenarios/baseline.toml"], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "scenarios/policies").glob("*.toml")) + [ROOT / "scenarios/baseline.toml"],
+    ids=lambda p: p.stem,
+)
 def test_the_narration_is_a_correct_story_for_every_shipped_policy(path):
     import re
 
@@ -70,8 +78,11 @@ def test_the_narration_is_a_correct_story_for_every_shipped_policy(path):
     # the ladder as it rises and falls, with the plot's definition of the current rung
     told = [(m.group(1), m.group(2)) for m in re.finditer(r"ladder (rises|falls) to '([a-z ]+)'", text)]
     _, current = ladder_by_day(sim.run_replication(s, 20231017, 0).events, s)
-    changes = [Rung(r).label.replace("_", " ") for i, r in enumerate(current.tolist())
-               if r != (current[i - 1] if i else 0)]
+    changes = [
+        Rung(r).label.replace("_", " ")
+        for i, r in enumerate(current.tolist())
+        if r != (current[i - 1] if i else 0)
+    ]
     assert [rung for _, rung in told] == changes
     assert ("falls", "quiet") in told or current[-1] != 0
     # a closing paragraph: the outcome and the totals of this replication
@@ -97,8 +108,12 @@ def result_folder(tmp_path_factory) -> Path:
     from tests.test_cli import esim
 
     out = tmp_path_factory.mktemp("run")
-    assert esim("run", "scenarios/baseline.toml", "--reps", "12", "--seed", "2", "--out", str(out),
-                "--quiet").returncode == 0
+    assert (
+        esim(
+            "run", "scenarios/baseline.toml", "--reps", "12", "--seed", "2", "--out", str(out), "--quiet"
+        ).returncode
+        == 0
+    )
     return out
 
 
@@ -135,9 +150,19 @@ def comparison_folder(tmp_path_factory) -> Path:
     from tests.test_cli import esim
 
     out = tmp_path_factory.mktemp("compare")
-    p = esim("compare", "scenarios/baseline.toml", "scenarios/policies/never.toml",
-             "scenarios/policies/strike_big.toml", "--reps", "10", "--out", str(out), "--quiet",
-             "--set", "b1b.tanker_pool=2")
+    p = esim(
+        "compare",
+        "scenarios/baseline.toml",
+        "scenarios/policies/never.toml",
+        "scenarios/policies/strike_big.toml",
+        "--reps",
+        "10",
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        "b1b.tanker_pool=2",
+    )
     assert p.returncode == 0, p.stderr
     return out
 
@@ -178,11 +203,11 @@ def test_a_comparison_folder_keeps_every_scenario_and_its_plots_are_per_scenario
         matplotlib.pyplot.close(fig)
 
 
+@pytest.mark.slow
 def test_the_report_of_a_comparison_folder_renders_per_scenario(comparison_folder, tmp_path):
     from tests.test_cli import esim
 
-    p = esim("report", str(comparison_folder), "--html", str(tmp_path / "r.html"),
-             "--check-reps", "5")
+    p = esim("report", str(comparison_folder), "--html", str(tmp_path / "r.html"), "--check-reps", "5")
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
     html = (tmp_path / "r.html").read_text()
     assert "baseline: mean" in html and "never: mean" in html and "strike_big: mean" in html
@@ -190,17 +215,31 @@ def test_the_report_of_a_comparison_folder_renders_per_scenario(comparison_folde
     assert "b1b.tanker_pool=2" in html
 
 
+@pytest.mark.slow
 def test_the_report_says_what_ran_and_shows_the_values_that_ran(tmp_path):
     from tests.test_cli import esim
 
     out = tmp_path / "variant"
-    assert esim("run", "scenarios/baseline.toml", "-n", "6", "-q", "--out", str(out), "--set",
-                "command.policy=deaths_only", "--set", "b1b.tanker_pool=1").returncode == 0
+    assert (
+        esim(
+            "run",
+            "scenarios/baseline.toml",
+            "-n",
+            "6",
+            "-q",
+            "--out",
+            str(out),
+            "--set",
+            "command.policy=deaths_only",
+            "--set",
+            "b1b.tanker_pool=1",
+        ).returncode
+        == 0
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     # run from another folder: the check still finds the targets of the scenario file that ran
-    p = esim("report", str(out), "--html", str(tmp_path / "r.html"), "--check-reps", "5",
-             cwd=elsewhere)
+    p = esim("report", str(out), "--html", str(tmp_path / "r.html"), "--check-reps", "5", cwd=elsewhere)
     assert p.returncode == 0, p.stderr
     html = (tmp_path / "r.html").read_text()
     assert "--set command.policy=deaths_only b1b.tanker_pool=1" in html
@@ -217,15 +256,19 @@ def test_the_report_says_what_ran_and_shows_the_values_that_ran(tmp_path):
 
 
 def test_assumptions_come_with_their_sources_and_the_values_that_ran():
-    rows = scenario_sources(ROOT / "scenarios/policies/never.toml",
-                            ["b1b.tanker_pool=1", "militia.capacity_floor=0.2"])
+    rows = scenario_sources(
+        ROOT / "scenarios/policies/never.toml", ["b1b.tanker_pool=1", "militia.capacity_floor=0.2"]
+    )
     by_key = {r["key"]: r for r in rows}
     assert by_key["b1b.block_time_hours"]["source"].startswith("article")
     assert by_key["militia.counter_retaliation_decay_days"]["source"].startswith("facts")
     # a fitted key: the value comes from fitted.toml, the source names the fit and its posterior
     fitted = by_key["militia.background_rate_per_day"]
-    assert fitted["file"] == "fitted.toml" and fitted["source"].startswith("fitted") \
+    assert (
+        fitted["file"] == "fitted.toml"
+        and fitted["source"].startswith("fitted")
         and "prior uniform" in fitted["source"]
+    )
     # the policy is the variant's, from the variant's file
     assert by_key["command.policy"]["value"] == "never" and by_key["command.policy"]["file"] == "never.toml"
     # overrides: the value that ran, the file's value beside it, the source comment kept
@@ -239,16 +282,26 @@ def _browser():
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium chromium-driver;"
-                    " .ci/run installs it)")
+        pytest.skip(
+            "headless Chromium not installed (Debian: apt-get install chromium chromium-driver;"
+            " .ci/run installs it)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1200,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver), options=options)
@@ -265,6 +318,7 @@ def _drawn_share(png: bytes) -> float:
     return float((pixels < 235).mean())
 
 
+@pytest.mark.slow
 def test_the_html_report_opens_in_chromium_with_no_console_errors(result_folder, tmp_path):
     page = write_report(result_folder, tmp_path / "report.html", check_reps=20)
     browser = _browser()
@@ -274,7 +328,8 @@ def test_the_html_report_opens_in_chromium_with_no_console_errors(result_folder,
         browser.get(page.resolve().as_uri())
         sizes = browser.execute_script(
             "return Array.from(document.querySelectorAll('img.figure')).map("
-            "i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]);")
+            "i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]);"
+        )
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         text = browser.find_element("tag name", "body").text
         browser.save_screenshot(str(tmp_path / "report.png"))
@@ -287,7 +342,8 @@ def test_the_html_report_opens_in_chromium_with_no_console_errors(result_folder,
         for width in (1280, 390):  # a laptop and a phone: the page never scrolls sideways
             browser.set_window_size(width, 900)
             widths[width] = browser.execute_script(
-                "return [document.documentElement.scrollWidth, window.innerWidth];")
+                "return [document.documentElement.scrollWidth, window.innerWidth];"
+            )
     finally:
         browser.quit()
     assert errors == []
@@ -331,8 +387,7 @@ def test_the_b1b_figure_shows_whole_missions_hour_by_hour(result_folder):
     assert lo == 0 and all(b.get_x() >= lo and b.get_x() + b.get_width() <= hi for b in bars)
     # the time over target is a visible bar, and a mission lasts its 44-hour block time
     over = [b for b in bars if b.get_facecolor()[:3] == matplotlib.colors.to_rgb("#de2d26")]
-    assert over and all(b.get_width() == pytest.approx(r.scenario.b1b.time_over_target_hours)
-                        for b in over)
+    assert over and all(b.get_width() == pytest.approx(r.scenario.b1b.time_over_target_hours) for b in over)
     # over all replications: one count per bomber mission that reached its targets
     flown = r.events[(r.events["event"] == "time_over_target") & (r.events["asset"] == "bomber")]
     assert sum(p.get_height() for p in right.patches) == len(flown)

@@ -21,7 +21,9 @@ def test_streams_do_not_depend_on_the_order_they_are_asked_for():
 def test_streams_differ_by_name_replication_and_seed():
     draws = {
         (seed, rep, name): Streams(seed, rep)[name].random()
-        for seed in (1, 2) for rep in (0, 1) for name in STREAM_IDS
+        for seed in (1, 2)
+        for rep in (0, 1)
+        for name in STREAM_IDS
     }
     assert len(set(draws.values())) == len(draws)
 

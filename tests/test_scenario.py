@@ -46,8 +46,7 @@ def test_every_shipped_scenario_validates(path):
     assert load_scenario(path).meta.name
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "scenarios" / "sweeps").glob("*.toml")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios" / "sweeps").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_sweep_validates(path):
     from sim.sweep import load_sweep
 
@@ -56,7 +55,7 @@ def test_every_shipped_sweep_validates(path):
 
 
 def test_extends_changes_only_the_keys_it_sets(tmp_path, baseline):
-    path = child(tmp_path, '[militia]\nbranching_ratio = 0.2\n')
+    path = child(tmp_path, "[militia]\nbranching_ratio = 0.2\n")
     s = load_scenario(path)
     assert s.militia.branching_ratio == 0.2
     assert s.militia.background_rate_per_day == baseline.militia.background_rate_per_day
@@ -64,7 +63,7 @@ def test_extends_changes_only_the_keys_it_sets(tmp_path, baseline):
 
 
 def test_extends_chain_of_three_files(tmp_path):
-    child(tmp_path, '[militia]\nbranching_ratio = 0.2\n', "mid.toml")
+    child(tmp_path, "[militia]\nbranching_ratio = 0.2\n", "mid.toml")
     top = write(tmp_path, "top.toml", 'extends = "mid.toml"\n[command]\npolicy = "never"\n')
     s = load_scenario(top)
     assert (s.militia.branching_ratio, s.command.policy) == (0.2, "never")
@@ -142,8 +141,11 @@ def test_extends_loop(tmp_path):
 
 def test_missing_required_key(tmp_path):
     fitted = BASELINE.parent.parent / "calibration" / "fitted.toml"
-    text = BASELINE.read_text().replace("block_time_hours = 44.0", "").replace(
-        '"../calibration/fitted.toml"', f'"{fitted}"')
+    text = (
+        BASELINE.read_text()
+        .replace("block_time_hours = 44.0", "")
+        .replace('"../calibration/fitted.toml"', f'"{fitted}"')
+    )
     err = error_of(write(tmp_path, "x.toml", text))
     assert err.key_path == "b1b.block_time_hours" and err.reason == "required key is missing"
 
@@ -159,8 +161,10 @@ def test_broken_cross_reference(tmp_path):
 
 
 def test_scripted_attack_outside_the_window(tmp_path):
-    body = ('[scripted_attacks.x]\ntime = 2025-01-01T00:00:00\nbase = "erbil"\nweapon = "drone"\n'
-            "salvo = 1\nus_killed = 0\nus_injured = 0\n")
+    body = (
+        '[scripted_attacks.x]\ntime = 2025-01-01T00:00:00\nbase = "erbil"\nweapon = "drone"\n'
+        "salvo = 1\nus_killed = 0\nus_injured = 0\n"
+    )
     err = error_of(child(tmp_path, body))
     assert err.key_path == "scripted_attacks.x.time"
 
@@ -174,14 +178,17 @@ def test_the_scenario_key_reference_is_current_and_complete():
     from sim.scenario.reference import markdown
 
     text = (ROOT / "docs/scenario-keys.md").read_text(encoding="utf-8")
-    assert text == markdown(ROOT / "scenarios/baseline.toml"), \
+    assert text == markdown(ROOT / "scenarios/baseline.toml"), (
         "docs/scenario-keys.md is stale: run `make docs`"
+    )
     # every key of the schema is there, with its bounds, unit and the baseline's source
-    for key, bounds, unit in (("militia.branching_ratio", "0 to below 1", ""),
-                              ("b1b.block_time_hours", "above 0 to 1,000,000", "hours"),
-                              ("militia.background_rate_per_day", "0 to 100", "per day"),
-                              ("command.weather.recheck_hours", "0.01 to 8,760", "hours"),
-                              ("command.packages.<severity>.targets", "0 to 1,000,000", "")):
+    for key, bounds, unit in (
+        ("militia.branching_ratio", "0 to below 1", ""),
+        ("b1b.block_time_hours", "above 0 to 1,000,000", "hours"),
+        ("militia.background_rate_per_day", "0 to 100", "per day"),
+        ("command.weather.recheck_hours", "0.01 to 8,760", "hours"),
+        ("command.packages.<severity>.targets", "0 to 1,000,000", ""),
+    ):
         row = next(line for line in text.splitlines() if line.startswith(f"| `{key}` |"))
         cells = [c.strip() for c in row.split(" | ")]
         assert cells[2] == bounds and cells[3] == unit, row
@@ -218,11 +225,16 @@ def test_every_numeric_key_refuses_non_finite_and_absurd_values_naming_the_key()
             assert err.value.file == "--set" and err.value.key_path == key, (key, raw, str(err.value))
 
 
+@pytest.mark.slow
 def test_a_non_finite_value_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
     from tests.test_cli import esim
 
-    for setting in ("militia.background_rate_per_day=inf", "drivers.gaza_truce.rate_multiplier=1e308",
-                    "militia.excitation_decay_days=inf", "b1b.tanker_pool=1e9"):
+    for setting in (
+        "militia.background_rate_per_day=inf",
+        "drivers.gaza_truce.rate_multiplier=1e308",
+        "militia.excitation_decay_days=inf",
+        "b1b.tanker_pool=1e9",
+    ):
         p = esim("run", str(BASELINE), "-n", "2", "-q", "--set", setting, "--out", str(tmp_path / "o"))
         assert p.returncode == 2 and p.stderr.count("\n") == 1, (setting, p.stderr)
         assert p.stderr.startswith(f"error: --set: {setting.split('=')[0]}:")

@@ -10,9 +10,20 @@ from tests.conftest import rows_of, tower_22
 
 def mission(scenario, rep: int = 0):
     events = run_replication(scenario, 11, rep).events
-    return {name: rows_of(events, name) for name in
-            ("decision", "generation", "takeoff", "refuel", "time_over_target", "landing",
-             "strike", "sortie_cancelled", "theatre_sorties")}
+    return {
+        name: rows_of(events, name)
+        for name in (
+            "decision",
+            "generation",
+            "takeoff",
+            "refuel",
+            "time_over_target",
+            "landing",
+            "strike",
+            "sortie_cancelled",
+            "theatre_sorties",
+        )
+    }
 
 
 def test_tower_22_draws_a_b1b_package_of_85_targets_at_7_facilities():
@@ -79,9 +90,13 @@ def test_bombers_carry_at_most_their_loads():
 def test_generation_on_a_warning_order_overlaps_the_decision():
     """With a warning order the B-1Bs are generated from the attack on, and take off as soon as the
     decision is taken (the generation is shorter than the decision lag); without, after it."""
-    fixed = ("b1b.generation.log_sigma=0", "b1b.generation.median_hours=18",
-             "command.decision_lag.bomber.log_sigma=0", "command.decision_lag.bomber.median_hours=60",
-             "b1b.mission_capable_rate=1")
+    fixed = (
+        "b1b.generation.log_sigma=0",
+        "b1b.generation.median_hours=18",
+        "command.decision_lag.bomber.log_sigma=0",
+        "command.decision_lag.bomber.median_hours=60",
+        "b1b.mission_capable_rate=1",
+    )
     takeoffs = {}
     for overlap in (True, False):
         s = tower_22(*fixed, f"b1b.generation_on_warning_order={str(overlap).lower()}")

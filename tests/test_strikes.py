@@ -18,8 +18,11 @@ from tests.conftest import QUIET, rows_of, tower_22, variant
 def strike_totals(scenario, rep: int):
     rows = rows_of(run_replication(scenario, 21, rep).events, "strike")
     rows = [r for r in rows if r["asset"] != "drone"]
-    return (sum(r["targets"] for r in rows), sum(r["destroyed"] for r in rows),
-            sum(r["militia_killed"] for r in rows))
+    return (
+        sum(r["targets"] for r in rows),
+        sum(r["destroyed"] for r in rows),
+        sum(r["militia_killed"] for r in rows),
+    )
 
 
 def test_warning_lowers_militia_casualties_but_not_destruction():
@@ -50,8 +53,11 @@ def test_more_weapons_never_destroy_less_under_common_random_numbers(seed, cap, 
     before survives (no re-attack, so the first wave is the whole strike)."""
     destroyed = []
     for k in (cap, cap + 1):
-        s = variant("targets.reattack=false", "targets.desired_damage_expectancy=0.9999",
-                    f"targets.max_weapons_per_target={k}")
+        s = variant(
+            "targets.reattack=false",
+            "targets.desired_damage_expectancy=0.9999",
+            f"targets.max_weapons_per_target={k}",
+        )
         w = World(s, seed, 0)
         pkg = plan_package(w, 1, 2, "fighter", False, min(targets, 7), targets)
         weaponeer(w, pkg, 0)
@@ -69,15 +75,19 @@ def test_package_plan_and_outcome_are_consistent(seed, facilities, extra):
     assert len(pkg.facilities) == facilities
     alloc = weaponeer(w, pkg, 48)
     r = resolve(w, pkg)
-    for d, n, m, k, c in zip(r.destroyed, pkg.facility_targets, r.munitions, r.militia_killed,
-                             r.civilians_killed, strict=True):
+    for d, n, m, k, c in zip(
+        r.destroyed, pkg.facility_targets, r.munitions, r.militia_killed, r.civilians_killed, strict=True
+    ):
         assert 0 <= d <= n and m >= n and k >= 0 and c >= 0
     assert sum(r.munitions) <= alloc.bomber_loaded + alloc.theatre_loaded
     assert 0 <= r.capacity_loss <= 1
 
 
-AL_ASAD = ("scripted_attacks.al_asad_2023_11_20.enabled=true", "command.self_defense.lag.log_sigma=0",
-           "command.self_defense.lag.median_hours=2")
+AL_ASAD = (
+    "scripted_attacks.al_asad_2023_11_20.enabled=true",
+    "command.self_defense.lag.log_sigma=0",
+    "command.self_defense.lag.median_hours=2",
+)
 
 
 def test_an_engaged_documented_attack_draws_a_self_defence_strike_unless_the_us_never_strikes():

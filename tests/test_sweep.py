@@ -57,7 +57,8 @@ def test_a_factorial_sweep_runs_every_point_policy_and_replication(tmp_path):
     sw = load_sweep(_sweep(tmp_path))
     assert sw.points == 6 and sw.policy_names == ["baseline", "never"]
     assert sorted(map(tuple, sw.design.to_numpy())) == sorted(
-        (a, b) for a in (24.0, 96.0) for b in (0.0, 0.5, 0.9))
+        (a, b) for a in (24.0, 96.0) for b in (0.0, 0.5, 0.9)
+    )
     assert sw.scenario(5, 0).command.decision_lag.bomber.median_hours == sw.design.at[5, "lag"]
     run = run_sweep(sw, tmp_path / "out")
     rows = SweepStore(tmp_path / "out").summary()
@@ -67,10 +68,12 @@ def test_a_factorial_sweep_runs_every_point_policy_and_replication(tmp_path):
 
 def test_ranges_give_latin_hypercube_and_sobol_points_inside_their_bounds(tmp_path):
     for kind, points in (("lhs", 20), ("sobol", 16)):
-        extra = (f'[design]\nkind = "{kind}"\npoints = {points}\n[factors.rate]\n'
-                 'key = "militia.background_rate_per_day"\nlow = 0.5\nhigh = 2.5\n'
-                 '[factors.lag]\nkey = "command.decision_lag.bomber.median_hours"\nlow = 24.0\n'
-                 'high = 200.0\nlog = true\n')
+        extra = (
+            f'[design]\nkind = "{kind}"\npoints = {points}\n[factors.rate]\n'
+            'key = "militia.background_rate_per_day"\nlow = 0.5\nhigh = 2.5\n'
+            '[factors.lag]\nkey = "command.decision_lag.bomber.median_hours"\nlow = 24.0\n'
+            "high = 200.0\nlog = true\n"
+        )
         sw = load_sweep(_sweep(tmp_path, extra=extra))
         d = sw.design
         assert len(d) == points and d["rate"].between(0.5, 2.5).all() and d["lag"].between(24, 200).all()
@@ -86,10 +89,12 @@ def test_a_log_factor_is_spread_evenly_on_the_log_scale_in_every_range_design(tm
     (sqrt(1000) = 31.6) and a quarter in each quarter of the log range, in every design."""
     from sim.sweep import sensitivity_sweep
 
-    extra = (f'[design]\nkind = "{"lhs" if kind == "lhs" else "sobol"}"\npoints = 64\n'
-             '[factors.lag]\nkey = "command.decision_lag.bomber.median_hours"\nlow = 1.0\n'
-             'high = 1000.0\nlog = true\n[factors.rate]\nkey = "militia.background_rate_per_day"\n'
-             'low = 0.5\nhigh = 2.5\n')
+    extra = (
+        f'[design]\nkind = "{"lhs" if kind == "lhs" else "sobol"}"\npoints = 64\n'
+        '[factors.lag]\nkey = "command.decision_lag.bomber.median_hours"\nlow = 1.0\n'
+        'high = 1000.0\nlog = true\n[factors.rate]\nkey = "militia.background_rate_per_day"\n'
+        "low = 0.5\nhigh = 2.5\n"
+    )
     sw = load_sweep(_sweep(tmp_path, extra=extra))
     if kind == "saltelli":
         sw = sensitivity_sweep(sw)[0]
@@ -103,18 +108,37 @@ def test_a_log_factor_is_spread_evenly_on_the_log_scale_in_every_range_design(tm
     assert np.allclose(halves, 0.5, atol=0.07), halves
 
 
-@pytest.mark.parametrize("extra, key, reason", [
-    ('[factors.x]\nkey = "militia.background_rate_per_day"\nlow = 1.0\nhigh = 2.0\n', "factors.x",
-     "a factorial design needs 'values'"),
-    ('[design]\nkind = "sobol"\npoints = 10\n[factors.x]\nkey = "militia.branching_ratio"\n'
-     'low = 0.1\nhigh = 0.5\n', "design.points", "a sobol design needs a power of 2"),
-    ('[factors.x]\nkey = "attacks.casualties.killed_probability"\nvalues = [0.1, 1.3]\n', "factors.x",
-     "less than or equal to 1"),
-    ('[factors.x]\nkey = "militia.background_rat"\nvalues = [1.0]\n', "factors.x.key",
-     "is not a key of the scenario"),
-    ('[factors.x]\nkey = "militia.branching_ratio"\nvalues = [0.1]\nstep = 2\n', "factors.x.step",
-     "unknown key"),
-])
+@pytest.mark.parametrize(
+    "extra, key, reason",
+    [
+        (
+            '[factors.x]\nkey = "militia.background_rate_per_day"\nlow = 1.0\nhigh = 2.0\n',
+            "factors.x",
+            "a factorial design needs 'values'",
+        ),
+        (
+            '[design]\nkind = "sobol"\npoints = 10\n[factors.x]\nkey = "militia.branching_ratio"\n'
+            "low = 0.1\nhigh = 0.5\n",
+            "design.points",
+            "a sobol design needs a power of 2",
+        ),
+        (
+            '[factors.x]\nkey = "attacks.casualties.killed_probability"\nvalues = [0.1, 1.3]\n',
+            "factors.x",
+            "less than or equal to 1",
+        ),
+        (
+            '[factors.x]\nkey = "militia.background_rat"\nvalues = [1.0]\n',
+            "factors.x.key",
+            "is not a key of the scenario",
+        ),
+        (
+            '[factors.x]\nkey = "militia.branching_ratio"\nvalues = [0.1]\nstep = 2\n',
+            "factors.x.step",
+            "unknown key",
+        ),
+    ],
+)
 def test_a_malformed_sweep_names_file_key_and_reason(tmp_path, extra, key, reason):
     with pytest.raises(ScenarioError) as err:
         load_sweep(_sweep(tmp_path, extra=extra))
@@ -122,6 +146,7 @@ def test_a_malformed_sweep_names_file_key_and_reason(tmp_path, extra, key, reaso
     assert reason in err.value.reason
 
 
+@pytest.mark.slow
 def test_the_same_sweep_gives_equal_frames_in_process_on_2_processes_and_on_dask(tmp_path):
     sw = load_sweep(_sweep(tmp_path, reps=4, batch=2))
     frames = {}
@@ -129,18 +154,43 @@ def test_the_same_sweep_gives_equal_frames_in_process_on_2_processes_and_on_dask
     dask = shutil.which("dask", path=str(Path(sys.executable).parent))
     if dask is None:
         pytest.fail("the dask command is missing from the environment")
-    sched = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                              "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sched = subprocess.Popen(
+        [
+            dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker = None
     try:
         for _ in range(600):
             if scheduler_file.is_file() and scheduler_file.stat().st_size:
                 break
             time.sleep(0.05)
-        worker = subprocess.Popen([dask, "worker", "--scheduler-file", str(scheduler_file),
-                                   "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        worker = subprocess.Popen(
+            [
+                dask,
+                "worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--nworkers",
+                "2",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         import json
 
         from dask.distributed import Client
@@ -148,8 +198,11 @@ def test_the_same_sweep_gives_equal_frames_in_process_on_2_processes_and_on_dask
         address = json.loads(scheduler_file.read_text())["address"]
         with Client(address) as client:
             client.wait_for_workers(2, timeout=120)
-        for name, backend in (("serial", Backend()), ("processes", Backend(workers=2)),
-                              ("dask", Backend(scheduler=address))):
+        for name, backend in (
+            ("serial", Backend()),
+            ("processes", Backend(workers=2)),
+            ("dask", Backend(scheduler=address)),
+        ):
             run_sweep(sw, tmp_path / name, backend)
             frames[name] = SweepStore(tmp_path / name).summary()
     finally:
@@ -162,13 +215,18 @@ def test_the_same_sweep_gives_equal_frames_in_process_on_2_processes_and_on_dask
     assert len(frames["serial"]) == 6 * 2 * 4
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_rows(tmp_path):
     path = _sweep(tmp_path, reps=80, batch=4)  # 240 batches: the kill lands well before the end
     out = tmp_path / "killed"
     exe = shutil.which("esim", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-m", "sim.cli"]
-    proc = subprocess.Popen([*cmd, "sweep", str(path), "--out", str(out), "--quiet"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*cmd, "sweep", str(path), "--out", str(out), "--quiet"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(1200):
             if len(list((out / "batches").glob("*.parquet"))) >= 5:
@@ -179,8 +237,13 @@ def test_a_sweep_killed_with_sigkill_resumes_to_exactly_the_uninterrupted_rows(t
         proc.wait(timeout=60)
     written = len(list((out / "batches").glob("*.parquet")))
     assert 5 <= written < 240  # stopped in the middle
-    res = subprocess.run([*cmd, "sweep", str(path), "--out", str(out), "--resume", "--quiet"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [*cmd, "sweep", str(path), "--out", str(out), "--resume", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert f"{written} batches already done" in res.stdout
     run_sweep(load_sweep(path), tmp_path / "whole")
@@ -231,6 +294,7 @@ def test_the_paired_interval_of_a_variant_against_itself_is_exactly_zero(baselin
     assert table[table["policy"] == "unwarned"].iloc[0]["variance_reduction"] > 1
 
 
+@pytest.mark.slow
 def test_results_and_compare_commands(tmp_path):
     from tests.test_cli import esim
 
@@ -240,8 +304,17 @@ def test_results_and_compare_commands(tmp_path):
     assert res.returncode == 0 and "48 of 48 replications" in res.stdout and "never" in res.stdout
     res = esim("results", str(tmp_path))
     assert res.returncode == 2 and "not a sweep's result folder" in res.stderr
-    res = esim("compare", "scenarios/baseline.toml", "scenarios/policies/never.toml", "--reps", "20",
-               "-m", "attacks", "--out", str(tmp_path / "c"))
+    res = esim(
+        "compare",
+        "scenarios/baseline.toml",
+        "scenarios/policies/never.toml",
+        "--reps",
+        "20",
+        "-m",
+        "attacks",
+        "--out",
+        str(tmp_path / "c"),
+    )
     assert res.returncode == 0, res.stderr
     saved = pd.read_parquet(tmp_path / "c" / "comparison.parquet")
     assert set(saved["policy"]) == {"baseline", "never"}
@@ -256,9 +329,11 @@ def test_sobol_indices_under_crn_give_a_factor_without_effect_exactly_zero(tmp_p
     from sim.compare import sobol_indices
     from sim.sweep import sensitivity_sweep
 
-    extra = ('[design]\nkind = "sobol"\npoints = 8\n[factors.rate]\n'
-             'key = "militia.background_rate_per_day"\nlow = 0.3\nhigh = 2.5\n'
-             '[factors.label]\nkey = "outcome.spiral_rate_ratio"\nlow = 1.1\nhigh = 3.0\n')
+    extra = (
+        '[design]\nkind = "sobol"\npoints = 8\n[factors.rate]\n'
+        'key = "militia.background_rate_per_day"\nlow = 0.3\nhigh = 2.5\n'
+        '[factors.label]\nkey = "outcome.spiral_rate_ratio"\nlow = 1.1\nhigh = 3.0\n'
+    )
     sw, problem = sensitivity_sweep(load_sweep(_sweep(tmp_path, reps=6, batch=6, extra=extra)))
     assert sw.points == 8 * (2 + 2)
     run_sweep(sw, tmp_path / "out")
@@ -292,21 +367,24 @@ def test_sobol_warnings_flag_wide_intervals_and_first_order_above_total():
     from sim.compare import sobol_warnings
 
     def table(*rows):
-        return pd.DataFrame([("base", "attacks", f, s1, c1, st, ct, 0.01) for f, s1, c1, st, ct in rows],
-                            columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf",
-                                     "noise_share"])
+        return pd.DataFrame(
+            [("base", "attacks", f, s1, c1, st, ct, 0.01) for f, s1, c1, st, ct in rows],
+            columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf", "noise_share"],
+        )
 
     clean = table(("rate", 0.6, 0.05, 0.65, 0.05), ("lag", 0.2, 0.04, 0.25, 0.03))
     assert sobol_warnings(clean, 64) == []
     wide = sobol_warnings(table(("rate", 0.6, 0.05, 0.65, 0.05), ("lag", 0.1, 0.3, 0.2, 0.1)), 16)
-    assert len(wide) == 1 and "1 of 2" in wide[0] and "attacks/lag" in wide[0] \
-        and "--base-samples 64" in wide[0]
+    assert (
+        len(wide) == 1 and "1 of 2" in wide[0] and "attacks/lag" in wide[0] and "--base-samples 64" in wide[0]
+    )
     above = sobol_warnings(table(("rate", 0.7, 0.05, 0.6, 0.05)), 64)
     assert len(above) == 1 and "S1 0.70 > ST 0.60" in above[0]
     # a factor without effect under common random numbers (exactly 0) is not a warning
     assert sobol_warnings(table(("label", 0.0, 0.0, 0.0, 0.0)), 64) == []
 
 
+@pytest.mark.slow
 def test_plot_and_report_of_a_sweep_folder_draw_what_the_rows_say(tmp_path):
     from tests.test_cli import esim
 
@@ -314,8 +392,11 @@ def test_plot_and_report_of_a_sweep_folder_draw_what_the_rows_say(tmp_path):
     assert esim("sweep", str(_sweep(tmp_path, reps=4, batch=4)), "--out", str(out), "-q").returncode == 0
     p = esim("plot", str(out))
     assert p.returncode == 0, p.stderr
-    assert {f.stem for f in (out / "plots").glob("*.png")} == {"factor_response", "factor_heatmap",
-                                                                "paired_by_point"}
+    assert {f.stem for f in (out / "plots").glob("*.png")} == {
+        "factor_response",
+        "factor_heatmap",
+        "paired_by_point",
+    }
     from sim.compare import aggregate
     from sim.report.sweep_figures import (
         SWEEP_METRICS,
@@ -332,8 +413,11 @@ def test_plot_and_report_of_a_sweep_folder_draw_what_the_rows_say(tmp_path):
     heat = factor_heatmap(r, ("attacks",))
     drawn = heat.axes[0].images[0].get_array()
     table = aggregate(r.summary, r.design, ("attacks",))
-    want = table[table["policy"] == "baseline"].pivot_table(index="dispersal", columns="lag",
-                                                            values="mean").to_numpy()
+    want = (
+        table[table["policy"] == "baseline"]
+        .pivot_table(index="dispersal", columns="lag", values="mean")
+        .to_numpy()
+    )
     assert np.allclose(np.asarray(drawn), want)
     # paired differences: never minus baseline at every one of the 6 points, per metric
     pair = paired_by_point(r)
@@ -348,12 +432,21 @@ def test_plot_and_report_of_a_sweep_folder_draw_what_the_rows_say(tmp_path):
 def test_the_sobol_figure_shows_both_indices_of_every_factor(tmp_path):
     from sim.report.sweep_figures import SweepResults, sobol_bars
 
-    sobol = pd.DataFrame([("base", m, f, 0.3, 0.1, 0.4, 0.1, 0.02) for m in ("attacks", "us_killed")
-                          for f in ("rate", "lag", "label")],
-                         columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf",
-                                  "noise_share"])
-    r = SweepResults(tmp_path, {"sweep": "s", "points": 40, "policies": ["base"], "reps": 2},
-                     pd.DataFrame(), pd.DataFrame(), sobol)
+    sobol = pd.DataFrame(
+        [
+            ("base", m, f, 0.3, 0.1, 0.4, 0.1, 0.02)
+            for m in ("attacks", "us_killed")
+            for f in ("rate", "lag", "label")
+        ],
+        columns=["policy", "metric", "factor", "S1", "S1_conf", "ST", "ST_conf", "noise_share"],
+    )
+    r = SweepResults(
+        tmp_path,
+        {"sweep": "s", "points": 40, "policies": ["base"], "reps": 2},
+        pd.DataFrame(),
+        pd.DataFrame(),
+        sobol,
+    )
     fig = sobol_bars(r)
     assert len(fig.axes) == 2 and all(len(ax.patches) == 2 * 3 for ax in fig.axes)
     assert [p.get_height() for p in fig.axes[0].patches] == [0.3] * 3 + [0.4] * 3
@@ -370,6 +463,7 @@ def test_paired_differences_at_rounding_level_are_zero_not_noise():
     assert table.at["c", "difference"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_resume_redoes_a_truncated_empty_or_foreign_batch_file(tmp_path):
     from tests.test_cli import esim
 
@@ -383,8 +477,12 @@ def test_resume_redoes_a_truncated_empty_or_foreign_batch_file(tmp_path):
     files[2].write_bytes(files[3].read_bytes())  # whole, but another batch's rows
     (out / "batches" / "p99999-q00-r0000000.parquet").write_bytes(files[3].read_bytes())  # no task
     p = esim("results", str(out))
-    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "unreadable batch file" in p.stderr \
+    assert (
+        p.returncode == 2
+        and p.stderr.count("\n") == 1
+        and "unreadable batch file" in p.stderr
         and "--resume" in p.stderr
+    )
     p = esim("sweep", str(path), "--out", str(out), "--resume", "-q")
     assert p.returncode == 0, p.stderr
     assert f"{len(files) - 3} batches already done" in p.stdout  # the three bad ones rerun
@@ -392,22 +490,31 @@ def test_resume_redoes_a_truncated_empty_or_foreign_batch_file(tmp_path):
     pd.testing.assert_frame_equal(SweepStore(out).summary(), whole)
 
 
+@pytest.mark.slow
 def test_sweep_designs_are_bounded_finite_and_record_the_values_that_run(tmp_path):
     base = ROOT / "scenarios/baseline.toml"
     cases = {
-        "factorial": ("[factors.a]\nkey = \"militia.excitation_decay_days\"\n"
-                      "values = [" + ", ".join(str(1.0 + i) for i in range(400)) + "]\n"
-                      "[factors.b]\nkey = \"militia.capacity_regeneration_days\"\n"
-                      "values = [" + ", ".join(str(1.0 + i) for i in range(400)) + "]\n",
-                      "a factorial of 160,000 points; at most 100,000"),
-        "infinite": ("[design]\nkind = \"lhs\"\npoints = 4\n[factors.r]\n"
-                     "key = \"militia.background_rate_per_day\"\nlow = 1.0\nhigh = inf\n",
-                     "finite number"),
-        "huge": ("[factors.r]\nkey = \"militia.background_rate_per_day\"\nvalues = [1.0, 1e9]\n",
-                 "less than or equal to 100"),
-        "seed": ("[design]\nkind = \"lhs\"\npoints = 4\nseed = -1\n[factors.r]\n"
-                 "key = \"militia.background_rate_per_day\"\nlow = 1.0\nhigh = 2.0\n",
-                 "design.seed"),
+        "factorial": (
+            '[factors.a]\nkey = "militia.excitation_decay_days"\n'
+            "values = [" + ", ".join(str(1.0 + i) for i in range(400)) + "]\n"
+            '[factors.b]\nkey = "militia.capacity_regeneration_days"\n'
+            "values = [" + ", ".join(str(1.0 + i) for i in range(400)) + "]\n",
+            "a factorial of 160,000 points; at most 100,000",
+        ),
+        "infinite": (
+            '[design]\nkind = "lhs"\npoints = 4\n[factors.r]\n'
+            'key = "militia.background_rate_per_day"\nlow = 1.0\nhigh = inf\n',
+            "finite number",
+        ),
+        "huge": (
+            '[factors.r]\nkey = "militia.background_rate_per_day"\nvalues = [1.0, 1e9]\n',
+            "less than or equal to 100",
+        ),
+        "seed": (
+            '[design]\nkind = "lhs"\npoints = 4\nseed = -1\n[factors.r]\n'
+            'key = "militia.background_rate_per_day"\nlow = 1.0\nhigh = 2.0\n',
+            "design.seed",
+        ),
     }
     for name, (extra, said) in cases.items():
         path = tmp_path / f"{name}.toml"
@@ -416,32 +523,43 @@ def test_sweep_designs_are_bounded_finite_and_record_the_values_that_run(tmp_pat
             load_sweep(path)
     # a count varied over a range runs whole values: the design records what ran
     path = tmp_path / "count.toml"
-    path.write_text(f'name = "x"\nbase = "{base}"\nreps = 2\n[design]\nkind = "lhs"\npoints = 8\n'
-                    '[factors.pool]\nkey = "b1b.tanker_pool"\nlow = 1.0\nhigh = 6.0\n')
+    path.write_text(
+        f'name = "x"\nbase = "{base}"\nreps = 2\n[design]\nkind = "lhs"\npoints = 8\n'
+        '[factors.pool]\nkey = "b1b.tanker_pool"\nlow = 1.0\nhigh = 6.0\n'
+    )
     sw = load_sweep(path)
     assert (sw.design["pool"] == sw.design["pool"].round()).all()
     assert all(sw.scenario(p, 0).b1b.tanker_pool == sw.design.at[p, "pool"] for p in range(8))
 
 
+@pytest.mark.slow
 def test_a_bad_scheduler_address_or_a_corrupt_sweep_folder_is_one_line(tmp_path):
     from tests.test_cli import esim
 
     path = _sweep(tmp_path, reps=2, batch=2)
-    for address, said in (("not a url", "is not a scheduler address"),
-                          ("tcp://127.0.0.1:1", "nothing answers at tcp://127.0.0.1:1")):
+    for address, said in (
+        ("not a url", "is not a scheduler address"),
+        ("tcp://127.0.0.1:1", "nothing answers at tcp://127.0.0.1:1"),
+    ):
         p = esim("sweep", str(path), "--out", str(tmp_path / "d"), "--scheduler", address)
         assert p.returncode == 2 and said in p.stderr and p.stderr.count("\n") == 1, p.stderr
         assert not (tmp_path / "d").exists()  # refused before anything was written
     out = tmp_path / "o"
     assert esim("sweep", str(path), "--out", str(out), "-q").returncode == 0
     (out / "sweep.json").write_text("{ half a file")
-    for args in (("results", str(out)), ("sweep", str(path), "--out", str(out), "--resume"),
-                 ("plot", str(out))):
+    for args in (
+        ("results", str(out)),
+        ("sweep", str(path), "--out", str(out), "--resume"),
+        ("plot", str(out)),
+    ):
         p = esim(*args)
-        assert p.returncode == 2 and p.stderr.count("\n") == 1 and "sweep.json: unreadable" in p.stderr, \
-            (args, p.stderr)
+        assert p.returncode == 2 and p.stderr.count("\n") == 1 and "sweep.json: unreadable" in p.stderr, (
+            args,
+            p.stderr,
+        )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lost", ["worker", "scheduler"])
 def test_a_sweep_whose_dask_cluster_is_lost_ends_within_seconds_with_one_line(tmp_path, lost):
     """A real cluster (scheduler and one worker without a nanny, as separate processes): kill one
@@ -455,16 +573,33 @@ def test_a_sweep_whose_dask_cluster_is_lost_ends_within_seconds_with_one_line(tm
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
     cluster = {
-        "scheduler": subprocess.Popen([str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1",
-                                       "--port", str(port), "--no-dashboard"], **quiet),
-        "worker": subprocess.Popen([str(bin_ / "dask"), "worker", address, "--no-nanny",
-                                    "--nthreads", "1", "--no-dashboard"], **quiet),
+        "scheduler": subprocess.Popen(
+            [str(bin_ / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            **quiet,
+        ),
+        "worker": subprocess.Popen(
+            [str(bin_ / "dask"), "worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard"],
+            **quiet,
+        ),
     }
     out = tmp_path / "sw"
-    sweep = subprocess.Popen([str(bin_ / "esim"), "sweep", "scenarios/sweeps/bomber_lag.toml",
-                              "--out", str(out), "--scheduler", address, "-q"], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "ESIM_DASK_NO_WORKER_S": "3"})
+    sweep = subprocess.Popen(
+        [
+            str(bin_ / "esim"),
+            "sweep",
+            "scenarios/sweeps/bomber_lag.toml",
+            "--out",
+            str(out),
+            "--scheduler",
+            address,
+            "-q",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ESIM_DASK_NO_WORKER_S": "3"},
+    )
     try:
         deadline = time.monotonic() + 120
         while not list((out / "batches").glob("*.parquet")):

@@ -48,7 +48,8 @@ def test_carleton_matches_its_damage_function_by_monte_carlo():
 def test_kill_probability_is_arrival_times_reliability_times_sspk():
     m = Munition(cep_m=5.0, lethal_radius_m=10.0, reliability=0.9, arrival_probability=0.8)
     assert kill_probability(m, 0.5, "cookie_cutter") == pytest.approx(
-        0.8 * 0.9 * sspk_cookie_cutter(5.0, 5.0))
+        0.8 * 0.9 * sspk_cookie_cutter(5.0, 5.0)
+    )
 
 
 def test_weapons_for_desired_damage_expectancy():

@@ -47,8 +47,17 @@ from sim.scenario.loader import extends_chain, load_scenario, scenario_hash
 from sim.scenario.schema import Scenario
 
 __all__ = [
-    "CalibrationResult", "CheckResult", "Generation", "Settings", "find_targets_file",
-    "load_priors", "load_targets", "predictive_check", "run_calibration", "setup", "verify_outputs",
+    "CalibrationResult",
+    "CheckResult",
+    "Generation",
+    "Settings",
+    "find_targets_file",
+    "load_priors",
+    "load_targets",
+    "predictive_check",
+    "run_calibration",
+    "setup",
+    "verify_outputs",
 ]
 
 POSTERIOR = "posterior.parquet"
@@ -99,20 +108,33 @@ def _inputs(s: Setup) -> dict[str, str]:
     """What a run depends on: the scenario with the free keys blanked out, targets and priors."""
     blank = with_values(s.scenario, {p.key: p.low for p in s.priors.parameters.values()})
     series = [s.targets_file.parent / x.file for x in s.targets.series.values()]
-    return {"scenario": scenario_hash(blank), "targets": file_hash(s.targets_file, *series),
-            "priors": file_hash(s.priors_file)}
+    return {
+        "scenario": scenario_hash(blank),
+        "targets": file_hash(s.targets_file, *series),
+        "priors": file_hash(s.priors_file),
+    }
 
 
-def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool = False,
-                    on_generation: Callable[[Generation], None] | None = None) -> CalibrationResult:
+def run_calibration(
+    s: Setup,
+    settings: Settings,
+    out: str | Path,
+    resume: bool = False,
+    on_generation: Callable[[Generation], None] | None = None,
+) -> CalibrationResult:
     """Run or resume ABC-SMC and write posterior, fitted point estimate and generation log to ``out``."""
     from sim.store import atomic_write
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    problem = Problem(s.scenario, compile_targets(s.targets, s.scenario.meta.start_date,
-                                                  only_calibrated=True, folder=s.targets_file.parent),
-                      s.priors, settings.seed)
+    problem = Problem(
+        s.scenario,
+        compile_targets(
+            s.targets, s.scenario.meta.start_date, only_calibrated=True, folder=s.targets_file.parent
+        ),
+        s.priors,
+        settings.seed,
+    )
     started = time.perf_counter()
     run = calibrate(problem, settings, out / DATABASE, _inputs(s), resume, on_generation)
     history = run.history
@@ -135,8 +157,16 @@ def run_calibration(s: Setup, settings: Settings, out: str | Path, resume: bool 
         for name, row in summary.iterrows():
             if current_value(again, row["key"]) != _fitted_value(s.scenario, row["key"], row["fitted"]):
                 overridden.append(f"{row['key']} ({name})")
-    return CalibrationResult(summary, post, gens, int(history.total_nr_simulations),
-                             run.abandoned_simulations, run.stopped, seconds, overridden)
+    return CalibrationResult(
+        summary,
+        post,
+        gens,
+        int(history.total_nr_simulations),
+        run.abandoned_simulations,
+        run.stopped,
+        seconds,
+        overridden,
+    )
 
 
 _COMPANIONS = "# written with: "
@@ -145,8 +175,11 @@ _COMPANIONS = "# written with: "
 def _companions_line(out: Path) -> str:
     from sim.folders import sha256_file
 
-    return _COMPANIONS + ", ".join(f"{name} sha256={sha256_file(out / name)}"
-                                   for name in (POSTERIOR, GENERATIONS)) + "\n"
+    return (
+        _COMPANIONS
+        + ", ".join(f"{name} sha256={sha256_file(out / name)}" for name in (POSTERIOR, GENERATIONS))
+        + "\n"
+    )
 
 
 def verify_outputs(fitted: str | Path) -> list[str]:
@@ -157,15 +190,16 @@ def verify_outputs(fitted: str | Path) -> list[str]:
     from sim.folders import sha256_file
 
     fitted = Path(fitted)
-    lines = [ln for ln in fitted.read_text(encoding="utf-8").splitlines()
-             if ln.startswith(_COMPANIONS)]
+    lines = [ln for ln in fitted.read_text(encoding="utf-8").splitlines() if ln.startswith(_COMPANIONS)]
     problems = []
-    for item in lines[-1][len(_COMPANIONS):].split(", ") if lines else []:
+    for item in lines[-1][len(_COMPANIONS) :].split(", ") if lines else []:
         name, _, digest = item.partition(" sha256=")
         path = fitted.parent / name
         if path.is_file() and sha256_file(path) != digest:
-            problems.append(f"{path} is not the file {fitted.name} was written with (another "
-                            "or an interrupted calibration): rerun esim calibrate (--resume)")
+            problems.append(
+                f"{path} is not the file {fitted.name} was written with (another "
+                "or an interrupted calibration): rerun esim calibrate (--resume)"
+            )
     return problems
 
 
@@ -174,8 +208,15 @@ def _fitted_value(scenario: Scenario, key: str, value: float) -> float | int:
     return int(round(value)) if isinstance(old, int) else float(f"{value:.4g}")
 
 
-def fitted_toml(summary: pd.DataFrame, priors: PriorsFile, gens: list[Generation],
-                settings: Settings, scenario: Scenario, how: str, abandoned: int = 0) -> str:
+def fitted_toml(
+    summary: pd.DataFrame,
+    priors: PriorsFile,
+    gens: list[Generation],
+    settings: Settings,
+    scenario: Scenario,
+    how: str,
+    abandoned: int = 0,
+) -> str:
     """The point estimate as a partial scenario file (dotted keys), with its provenance."""
     last = gens[-1]
     extra = f" (and {abandoned:,} in an abandoned generation)" if abandoned else ""
@@ -184,7 +225,11 @@ def fitted_toml(summary: pd.DataFrame, priors: PriorsFile, gens: list[Generation
             f"Fitted by `esim calibrate` on {dt.date.today().isoformat()}: ABC-SMC (pyabc "
             f"{version('pyabc')}), {last.total_simulations:,} simulations{extra}, {len(gens)} "
             f"generations of {settings.population} particles, final epsilon {last.epsilon:.3g}, "
-            f"effective sample size {last.ess:.0f}.", 98, initial_indent="# ", subsequent_indent="# "),
+            f"effective sample size {last.ess:.0f}.",
+            98,
+            initial_indent="# ",
+            subsequent_indent="# ",
+        ),
         *textwrap.wrap(f"Point estimate: {how}.", 98, initial_indent="# ", subsequent_indent="# "),
         "# Beside each value: the weighted posterior median and 90% interval, and the prior.",
         "# scenarios/baseline.toml extends this file. Do not edit by hand: rerun `esim calibrate`",
@@ -194,18 +239,30 @@ def fitted_toml(summary: pd.DataFrame, priors: PriorsFile, gens: list[Generation
     for name, row in summary.iterrows():
         p = priors.parameters[str(name)]
         value = _fitted_value(scenario, p.key, row["fitted"])
-        lines.append(f"{p.key} = {value!r}  # median {row['median']:.3g}, 90% [{row['p5']:.3g}, "
-                     f"{row['p95']:.3g}]; "
-                     f"prior {p.distribution}({p.low:g}, {p.high:g})")
+        lines.append(
+            f"{p.key} = {value!r}  # median {row['median']:.3g}, 90% [{row['p5']:.3g}, "
+            f"{row['p95']:.3g}]; "
+            f"prior {p.distribution}({p.low:g}, {p.high:g})"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _generations_csv(gens: list[Generation]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["generation", "epsilon", "accepted", "simulations", "acceptance_rate", "ess",
-                "total_simulations"])
+    w.writerow(
+        ["generation", "epsilon", "accepted", "simulations", "acceptance_rate", "ess", "total_simulations"]
+    )
     for g in gens:
-        w.writerow([g.t, f"{g.epsilon:.6g}", g.accepted, g.simulations, f"{g.acceptance_rate:.6g}",
-                    f"{g.ess:.6g}", g.total_simulations])
+        w.writerow(
+            [
+                g.t,
+                f"{g.epsilon:.6g}",
+                g.accepted,
+                g.simulations,
+                f"{g.acceptance_rate:.6g}",
+                f"{g.ess:.6g}",
+                g.total_simulations,
+            ]
+        )
     return buf.getvalue()

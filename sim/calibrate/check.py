@@ -136,8 +136,11 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return (all(r.passed for r in self.rows) and all(s.passed for s in self.series)
-                and (self.story is None or self.story.passed))
+        return (
+            all(r.passed for r in self.rows)
+            and all(s.passed for s in self.series)
+            and (self.story is None or self.story.passed)
+        )
 
     @property
     def failed(self) -> list[str]:
@@ -149,8 +152,7 @@ class CheckResult:
         return out
 
 
-def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int,
-                        seed: int) -> np.ndarray:
+def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int, seed: int) -> np.ndarray:
     """Array (reps x targets) of each target's statistic in replications 0..reps-1 of ``seed``."""
     out = np.empty((reps, len(targets)))
     for rep in range(reps):
@@ -160,8 +162,9 @@ def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int
     return out
 
 
-def predictive_check(scenario: Scenario, targets: TargetsFile, reps: int = 200, seed: int = 0,
-                     folder: str | Path | None = None) -> CheckResult:
+def predictive_check(
+    scenario: Scenario, targets: TargetsFile, reps: int = 200, seed: int = 0, folder: str | Path | None = None
+) -> CheckResult:
     """Run the check of ``scenario`` against every target of ``targets`` (see module docstring);
     ``folder`` is the targets file's folder, where its series' CSV files are."""
     compiled = compile_targets(targets, scenario.meta.start_date, folder=folder)
@@ -178,8 +181,7 @@ def predictive_check(scenario: Scenario, targets: TargetsFile, reps: int = 200, 
     for name, rule in targets.series.items():
         cols = [j for j, d in enumerate(compiled) if d.series == name]
         if cols:
-            series.append(series_check(name, rule, [compiled[j] for j in cols], values[:, cols],
-                                       seed))
+            series.append(series_check(name, rule, [compiled[j] for j in cols], values[:, cols], seed))
     story = None
     if targets.story is not None:
         inside = np.ones(reps, dtype=bool)
@@ -187,10 +189,12 @@ def predictive_check(scenario: Scenario, targets: TargetsFile, reps: int = 200, 
             d = compiled[by_name[name]]
             inside &= np.array([d.contains(v) for v in values[:, by_name[name]]])
         share = float(inside.mean()) if reps else math.nan
-        story = StoryCheck(list(targets.story.targets), share, targets.story.min_share,
-                           share >= targets.story.min_share)
-    return CheckResult(scenario.meta.name, reps, seed, rows, physical_notes(scenario, targets),
-                       series, story, rules)
+        story = StoryCheck(
+            list(targets.story.targets), share, targets.story.min_share, share >= targets.story.min_share
+        )
+    return CheckResult(
+        scenario.meta.name, reps, seed, rows, physical_notes(scenario, targets), series, story, rules
+    )
 
 
 def judge(x: np.ndarray, d: Documented, rules: CheckRules) -> str:
@@ -227,13 +231,27 @@ def target_row(d: Documented, x: np.ndarray, rules: CheckRules) -> TargetCheck:
         p5 = median = p95 = tail_low = tail_high = crps = math.nan
     inside = float(np.mean([d.contains(v) for v in x])) if x.size else math.nan
     why = judge(x, d, rules)
-    return TargetCheck(d.name, t.stat, d.text(), float(median), float(p5), float(p95), inside,
-                       int(x.size - present.size), not why, t.source, t.quote, t.note, tail_low,
-                       tail_high, crps, why)
+    return TargetCheck(
+        d.name,
+        t.stat,
+        d.text(),
+        float(median),
+        float(p5),
+        float(p95),
+        inside,
+        int(x.size - present.size),
+        not why,
+        t.source,
+        t.quote,
+        t.note,
+        tail_low,
+        tail_high,
+        crps,
+        why,
+    )
 
 
-def series_check(name: str, rule: Series, points: list[Documented], x: np.ndarray,
-                 seed: int) -> SeriesCheck:
+def series_check(name: str, rule: Series, points: list[Documented], x: np.ndarray, seed: int) -> SeriesCheck:
     """Judge a series' points (``x``: replications x points, cumulative counts from the scenario's
     start) as one path; ``seed`` draws the reference's sample paths for its energy score."""
     y = np.array([d.point for d in points])
@@ -247,10 +265,10 @@ def series_check(name: str, rule: Series, points: list[Documented], x: np.ndarra
     d_days = np.diff(days, prepend=0.0)
     d_y = np.diff(y, prepend=0.0)
     d_x = np.diff(x, axis=1, prepend=0.0)
-    model = Scores(float(np.mean(sr.crps_ensemble(y, x.T))),
-                   float(np.mean(sr.crps_ensemble(d_y, d_x.T))))
-    constant = Scores(float(np.mean(sr.crps_poisson(y, rate * days))),
-                      float(np.mean(sr.crps_poisson(d_y, rate * d_days))))
+    model = Scores(float(np.mean(sr.crps_ensemble(y, x.T))), float(np.mean(sr.crps_ensemble(d_y, d_x.T))))
+    constant = Scores(
+        float(np.mean(sr.crps_poisson(y, rate * days))), float(np.mean(sr.crps_poisson(d_y, rate * d_days)))
+    )
     # persistence: the rate of the interval before, carried over the next (the first interval
     # has no interval before it: the constant rate); the cumulative forecast adds it to the last
     # observed count, so it sees the record up to the point before
@@ -269,18 +287,45 @@ def series_check(name: str, rule: Series, points: list[Documented], x: np.ndarra
     elif width > rule.max_relative_width:
         why = f"mean relative band width {width:.2f}, above {rule.max_relative_width:g}"
     elif model.cumulative > rule.max_crps_ratio * constant.cumulative:
-        why = (f"mean CRPS {model.cumulative:.2f} is {model.cumulative / constant.cumulative:.2f} "
-               f"times the constant-rate reference's, above {rule.max_crps_ratio:g}")
-    return SeriesCheck(name, len(y), covered, width, model, constant, persistence, energy_model,
-                       energy_constant, path_share, rule, not why, why)
+        why = (
+            f"mean CRPS {model.cumulative:.2f} is {model.cumulative / constant.cumulative:.2f} "
+            f"times the constant-rate reference's, above {rule.max_crps_ratio:g}"
+        )
+    return SeriesCheck(
+        name,
+        len(y),
+        covered,
+        width,
+        model,
+        constant,
+        persistence,
+        energy_model,
+        energy_constant,
+        path_share,
+        rule,
+        not why,
+        why,
+    )
 
 
 def _input_row(name, t, targets: TargetsFile, scenario: Scenario) -> TargetCheck:
     low, _ = documented_interval(t, targets.words)
     value = float(current_value(scenario, t.input_key))
-    return TargetCheck(name, "input " + t.input_key, f"{low:g}", value, value, value, math.nan, 0,
-                       value == low, t.source, t.quote, t.note,
-                       why="" if value == low else f"the scenario sets {value:g}")
+    return TargetCheck(
+        name,
+        "input " + t.input_key,
+        f"{low:g}",
+        value,
+        value,
+        value,
+        math.nan,
+        0,
+        value == low,
+        t.source,
+        t.quote,
+        t.note,
+        why="" if value == low else f"the scenario sets {value:g}",
+    )
 
 
 def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:
@@ -299,14 +344,18 @@ def physical_notes(scenario: Scenario, targets: TargetsFile) -> list[str]:
                 f"= {capacity} (docs/sources.md §1, §5.2). The model keeps the B-1B loads and "
                 f"delivers a share b1b.weapon_share = {b.weapon_share:g} of a package's weapons "
                 f"from the bombers and the rest from in-theatre aircraft "
-                f"({scenario.theatre.munition}, theatre.*), as CENTCOM's 'numerous aircraft' allows.")
+                f"({scenario.theatre.munition}, theatre.*), as CENTCOM's 'numerous aircraft' allows."
+            )
     block, miles = b.block_time_hours, b.round_trip_miles
-    if any(t.statistic == "package_block_hours" or (t.input_key or "").startswith("b1b.")
-           for t in targets.targets.values()):
+    if any(
+        t.statistic == "package_block_hours" or (t.input_key or "").startswith("b1b.")
+        for t in targets.targets.values()
+    ):
         notes.append(
             f"b1b.round_trip_miles = {miles:g} in b1b.block_time_hours = {block:g} averages "
             f"{miles / block:.0f} mph, slow for a B-1B unless routing and refuelling orbits add "
-            f"time (docs/sources.md §5.1); the model takes both as documented inputs.")
+            f"time (docs/sources.md §5.1); the model takes both as documented inputs."
+        )
     return notes
 
 

@@ -35,32 +35,61 @@ from sim.scenario.schema import Scenario
 #: The baseline made a plain Poisson process of attacks: no excitation, no US response, no
 #: documented attack, until 20 Jan 2024.
 POISSON_OVERRIDES = (
-    "meta.end_date=2024-01-20", "militia.branching_ratio=0",
-    "militia.counter_retaliation_attacks_per_severity=0", 'command.policy="never"',
+    "meta.end_date=2024-01-20",
+    "militia.branching_ratio=0",
+    "militia.counter_retaliation_attacks_per_severity=0",
+    'command.policy="never"',
     "scripted_attacks.tower_22.enabled=false",
 )
-PERIODS = (("2023-10-17", "2023-11-05"), ("2023-11-06", "2023-11-23"), ("2023-11-24", "2023-12-15"),
-           ("2023-12-16", "2024-01-01"), ("2024-01-02", "2024-01-20"))
+PERIODS = (
+    ("2023-10-17", "2023-11-05"),
+    ("2023-11-06", "2023-11-23"),
+    ("2023-11-24", "2023-12-15"),
+    ("2023-12-16", "2024-01-01"),
+    ("2024-01-02", "2024-01-20"),
+)
 RATE_KEY = "militia.background_rate_per_day"
 PRIOR = (0.2, 3.0)
 
 
 def synthetic_problem(scenario: Scenario, truth: float, data_seed: int, seed: int) -> Problem:
     """A one-parameter calibration problem whose 'documented' counts come from ``truth``."""
-    spec = {f"period_{i}": {"quote": "synthetic", "source": "synthetic", "kind": "exact",
-                            "value": 0, "statistic": "attacks", "window": list(w), "tolerance": 3.0}
-            for i, w in enumerate(PERIODS)}
-    compiled = compile_targets(TargetsFile.model_validate({"scenario": "-", "targets": spec}),
-                               scenario.meta.start_date)
+    spec = {
+        f"period_{i}": {
+            "quote": "synthetic",
+            "source": "synthetic",
+            "kind": "exact",
+            "value": 0,
+            "statistic": "attacks",
+            "window": list(w),
+            "tolerance": 3.0,
+        }
+        for i, w in enumerate(PERIODS)
+    }
+    compiled = compile_targets(
+        TargetsFile.model_validate({"scenario": "-", "targets": spec}), scenario.meta.start_date
+    )
     from sim.calibrate.priors import with_values
 
     events = run_replication(with_values(scenario, {RATE_KEY: truth}), data_seed, 0).events
     for d in compiled:
+        assert d.window is not None
         spec[d.name]["value"] = statistic("attacks", events, d.window)
     targets = TargetsFile.model_validate({"scenario": "-", "targets": spec})
-    priors = PriorsFile.model_validate({"targets": "-", "parameters": {"rate": {
-        "key": RATE_KEY, "distribution": "uniform", "low": PRIOR[0], "high": PRIOR[1],
-        "reason": "synthetic"}}})
+    priors = PriorsFile.model_validate(
+        {
+            "targets": "-",
+            "parameters": {
+                "rate": {
+                    "key": RATE_KEY,
+                    "distribution": "uniform",
+                    "low": PRIOR[0],
+                    "high": PRIOR[1],
+                    "reason": "synthetic",
+                }
+            },
+        }
+    )
     return Problem(scenario, compile_targets(targets, scenario.meta.start_date), priors, seed)
 
 
@@ -94,20 +123,30 @@ def _one_dataset(baseline: str, i: int, seed: int, settings: Settings, tmp: str)
     return lo <= truth <= hi, hi - lo, int(history.total_nr_simulations)
 
 
-def coverage_study(baseline: str | Path, datasets: int = 40, seed: int = 1, workers: int = 1,
-                   settings: Settings | None = None) -> Coverage:
+def coverage_study(
+    baseline: str | Path,
+    datasets: int = 40,
+    seed: int = 1,
+    workers: int = 1,
+    settings: Settings | None = None,
+) -> Coverage:
     """Calibrate ``datasets`` synthetic data sets (in ``workers`` processes; each data set is
     seeded by its index, so the result does not depend on the number of workers)."""
-    settings = settings or Settings(population=80, budget=3_000, max_minutes=2.0,
-                                    max_generations=5, workers=1, seed=seed)
+    settings = settings or Settings(
+        population=80, budget=3_000, max_minutes=2.0, max_generations=5, workers=1, seed=seed
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         args = [(str(baseline), i, seed, settings, tmp) for i in range(datasets)]
-        results = [r for _, r in sorted(Backend(workers).map(_one_dataset, args),
-                                        key=lambda x: x[0])]
+        results = [r for _, r in sorted(Backend(workers).map(_one_dataset, args), key=lambda x: x[0])]
     covered = sum(r[0] for r in results)
-    return Coverage(datasets, covered, float(np.mean([r[1] for r in results])),
-                    sum(r[2] for r in results), time.perf_counter() - started)
+    return Coverage(
+        datasets,
+        covered,
+        float(np.mean([r[1] for r in results])),
+        sum(r[2] for r in results),
+        time.perf_counter() - started,
+    )
 
 
 def main() -> None:
@@ -119,10 +158,12 @@ def main() -> None:
     args = parser.parse_args()
     c = coverage_study(args.baseline, args.datasets, args.seed, args.workers)
     lo, hi = c.interval()
-    print(f"90% posterior intervals contain the true rate in {c.covered} of {c.datasets} synthetic "
-          f"data sets ({c.rate:.0%}; 95% CI {lo:.0%}-{hi:.0%}); mean interval width "
-          f"{c.mean_width:.2f} attacks/day (prior width {PRIOR[1] - PRIOR[0]:.1f}); "
-          f"{c.simulations:,} simulations in {c.seconds:.0f} s")
+    print(
+        f"90% posterior intervals contain the true rate in {c.covered} of {c.datasets} synthetic "
+        f"data sets ({c.rate:.0%}; 95% CI {lo:.0%}-{hi:.0%}); mean interval width "
+        f"{c.mean_width:.2f} attacks/day (prior width {PRIOR[1] - PRIOR[0]:.1f}); "
+        f"{c.simulations:,} simulations in {c.seconds:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -85,8 +85,7 @@ class Generation:
 class Problem:
     """The scenario, the compiled targets and the priors of one calibration: what a particle runs."""
 
-    def __init__(self, scenario: Scenario, targets: list[Documented], priors: PriorsFile,
-                 seed: int):
+    def __init__(self, scenario: Scenario, targets: list[Documented], priors: PriorsFile, seed: int):
         self.scenario = scenario
         self.targets = targets
         self.priors = priors
@@ -124,8 +123,9 @@ class Problem:
 
     def replication_of(self, params: dict[str, float]) -> int:
         """A replication index drawn from the parameter values (same values, same simulation)."""
-        h = hashlib.blake2b(struct.pack(f"<{len(params)}d", *(float(params[n]) for n in self.keys)),
-                            digest_size=8)
+        h = hashlib.blake2b(
+            struct.pack(f"<{len(params)}d", *(float(params[n]) for n in self.keys)), digest_size=8
+        )
         return int.from_bytes(h.digest(), "little") >> 1
 
     def simulate(self, particle: dict[str, float]) -> dict[str, float]:
@@ -171,8 +171,9 @@ def _defensive_transition(prior_share: float, scaling: float, local: bool = Fals
     class DefensiveTransition(base):  # type: ignore[valid-type,misc]
         def rvs_single(self) -> Parameter:
             if np.random.uniform() < prior_share:
-                return Parameter(dict(zip(self.X.columns, np.random.logistic(size=len(self.X.columns)),
-                                          strict=True)))
+                return Parameter(
+                    dict(zip(self.X.columns, np.random.logistic(size=len(self.X.columns)), strict=True))
+                )
             return super().rvs_single()
 
         def pdf(self, x):
@@ -184,7 +185,7 @@ def _defensive_transition(prior_share: float, scaling: float, local: bool = Fals
             prior = np.exp(np.sum(-z - 2.0 * np.logaddexp(0.0, -z), axis=-1))  # standard logistic
             return (1.0 - prior_share) * kde + prior_share * prior
 
-    return DefensiveTransition(scaling=scaling)  # type: ignore[call-arg]
+    return DefensiveTransition(scaling=scaling)
 
 
 def _sampler(workers: int):
@@ -205,8 +206,9 @@ def _abcsmc(problem: Problem, settings: Settings):
         distance_function=problem.distance,
         population_size=settings.population,
         sampler=_sampler(settings.workers),
-        transitions=_defensive_transition(settings.prior_share, settings.kernel_scaling,
-                                          settings.transition == "local"),
+        transitions=_defensive_transition(
+            settings.prior_share, settings.kernel_scaling, settings.transition == "local"
+        ),
         eps=pyabc.QuantileEpsilon(alpha=0.5),
     )
 
@@ -253,13 +255,19 @@ class Run(NamedTuple):
     """What :func:`calibrate` did: the pyabc ``History``, why it stopped, and the simulations of a
     generation it abandoned (not in the history)."""
 
-    history: object
+    history: Any  # pyabc.History
     stopped: str
     abandoned_simulations: int = 0
 
 
-def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resume: bool = False,
-              on_generation: Callable[[Generation], None] | None = None) -> Run:
+def calibrate(
+    problem: Problem,
+    settings: Settings,
+    db: Path,
+    inputs: dict,
+    resume: bool = False,
+    on_generation: Callable[[Generation], None] | None = None,
+) -> Run:
     """Run (or resume) an ABC-SMC calibration.
 
     ``inputs`` describes what the run was started with (hashes of scenario, targets and priors);
@@ -268,9 +276,11 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
     """
     need = minimum_population(len(problem.keys), settings.transition)
     if settings.population < need:
-        raise CalibrationError(f"a population of {settings.population} is too small for "
-                               f"{len(problem.keys)} parameters with the '{settings.transition}' "
-                               f"kernel: use at least {need}")
+        raise CalibrationError(
+            f"a population of {settings.population} is too small for "
+            f"{len(problem.keys)} parameters with the '{settings.transition}' "
+            f"kernel: use at least {need}"
+        )
     np.random.seed(settings.seed % 2**32)  # pyabc draws from numpy's global generator
     abc = _abcsmc(problem, settings)
     url = f"sqlite:///{db}"
@@ -281,8 +291,10 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
         run_id, started = last
         if started != inputs:
             changed = ", ".join(k for k in inputs if started.get(k) != inputs[k])
-            raise ResumeError(f"{db}: run {run_id} was started with other inputs ({changed}); "
-                             "start a new calibration without --resume")
+            raise ResumeError(
+                f"{db}: run {run_id} was started with other inputs ({changed}); "
+                "start a new calibration without --resume"
+            )
         abc.load(url, run_id)
     else:
         abc.new(url, problem.observed(), meta_info=inputs)
@@ -310,12 +322,18 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
             left = min(left, int((deadline - time.perf_counter()) * rate))
         expected = _next_acceptance(last_rates)
         if expected < settings.min_acceptance:
-            return Run(abc.history, f"the next generation's acceptance rate would fall below "
-                                    f"{settings.min_acceptance:g} (about {expected:.2g}, extrapolated)")
+            return Run(
+                abc.history,
+                f"the next generation's acceptance rate would fall below "
+                f"{settings.min_acceptance:g} (about {expected:.2g}, extrapolated)",
+            )
         if left * expected < settings.population:
-            return Run(abc.history, f"the next generation would need about "
-                                    f"{settings.population / expected:,.0f} simulations, more than "
-                                    f"the budget and wall time leave ({max(left, 0):,})")
+            return Run(
+                abc.history,
+                f"the next generation would need about "
+                f"{settings.population / expected:,.0f} simulations, more than "
+                f"the budget and wall time leave ({max(left, 0):,})",
+            )
         # pyabc abandons a generation that needs more than this, keeping the last finished one
         abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
         started_at = time.perf_counter()
@@ -323,13 +341,18 @@ def calibrate(problem: Problem, settings: Settings, db: Path, inputs: dict, resu
         try:
             ret = abc.run_generation(t=t)
         except (AssertionError, np.linalg.LinAlgError) as exc:  # pyabc's checks of the weights
-            raise CalibrationError(f"generation {t} failed in pyabc ({str(exc).strip() or type(exc).__name__}"
-                                   f"); the history keeps generations up to {t - 1}: try a larger "
-                                   "--population or --transition normal") from None
+            raise CalibrationError(
+                f"generation {t} failed in pyabc ({str(exc).strip() or type(exc).__name__}"
+                f"); the history keeps generations up to {t - 1}: try a larger "
+                "--population or --transition normal"
+            ) from None
         if not ret["successful"]:
-            return Run(abc.history, f"generation {t} was abandoned: {settings.population} "
-                                    f"acceptances were not reached in its allowance",
-                       int(abc.sampler.nr_evaluations_))
+            return Run(
+                abc.history,
+                f"generation {t} was abandoned: {settings.population} "
+                f"acceptances were not reached in its allowance",
+                int(abc.sampler.nr_evaluations_),
+            )
         g = _last_generation(abc.history, time.perf_counter() - started_at)
         rate = g.simulations / max(g.seconds, 1e-9)
         last_rates = [*last_rates[-1:], g.acceptance_rate]
@@ -387,9 +410,18 @@ def generations(history) -> list[Generation]:
         t = int(row["t"])
         _, w = history.get_distribution(t=t)
         total += int(row["samples"])
-        out.append(Generation(t, float(row["epsilon"]), len(w), int(row["samples"]),
-                              len(w) / float(row["samples"]), float(effective_sample_size(w)),
-                              math.nan, total))
+        out.append(
+            Generation(
+                t,
+                float(row["epsilon"]),
+                len(w),
+                int(row["samples"]),
+                len(w) / float(row["samples"]),
+                float(effective_sample_size(w)),
+                math.nan,
+                total,
+            )
+        )
     return out
 
 
@@ -413,8 +445,9 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(pyabc_quantile(np.asarray(values, float), w / w.sum(), alpha=q))
 
 
-def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 48, reps: int = 60,
-                   seed: int = 7) -> tuple[dict[str, float], str]:
+def point_estimate(
+    problem: Problem, post: pd.DataFrame, candidates: int = 48, reps: int = 60, seed: int = 7
+) -> tuple[dict[str, float], str]:
     """The fitted point: of the posterior's marginal medians and ``candidates`` particles drawn by
     weight, each clipped into the central 50% of every parameter's posterior (the 25-75% weighted
     quantiles), the one with the smallest mean scaled CRPS over the calibrated targets
@@ -432,23 +465,30 @@ def point_estimate(problem: Problem, post: pd.DataFrame, candidates: int = 48, r
     names = list(problem.keys)
     w = post["weight"].to_numpy()
     medians = {n: weighted_quantile(post[n].to_numpy(), w, 0.5) for n in names}
-    box = {n: (weighted_quantile(post[n].to_numpy(), w, 0.25),
-               weighted_quantile(post[n].to_numpy(), w, 0.75)) for n in names}
+    box = {
+        n: (weighted_quantile(post[n].to_numpy(), w, 0.25), weighted_quantile(post[n].to_numpy(), w, 0.75))
+        for n in names
+    }
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(post), size=min(candidates, len(post)), replace=False, p=w / w.sum())
     options = [("the weighted marginal medians", medians)] + [
-        (f"posterior particle {int(i)} (clipped)",
-         {n: min(max(float(post[n].iloc[int(i)]), box[n][0]), box[n][1]) for n in names})
-        for i in picks]
+        (
+            f"posterior particle {int(i)} (clipped)",
+            {n: min(max(float(post[n].iloc[int(i)]), box[n][0]), box[n][1]) for n in names},
+        )
+        for i in picks
+    ]
     scored = []
     for label, params in options:
         values = simulate_statistics(problem.scenario_with(params), problem.targets, reps, seed)
         scored.append((scaled_crps(values, problem.targets), label, params))
     best = min(scored, key=lambda x: x[0])
-    how = (f"{best[1]}, whose {reps} replications have the smallest mean scaled CRPS over the "
-           f"calibrated targets, a series counting as one ({best[0]:.3f}; the marginal medians "
-           f"{scored[0][0]:.3f}) of the medians and {len(picks)} particles drawn by weight, each "
-           f"clipped into the central 50% of every parameter's posterior")
+    how = (
+        f"{best[1]}, whose {reps} replications have the smallest mean scaled CRPS over the "
+        f"calibrated targets, a series counting as one ({best[0]:.3f}; the marginal medians "
+        f"{scored[0][0]:.3f}) of the medians and {len(picks)} particles drawn by weight, each "
+        f"clipped into the central 50% of every parameter's posterior"
+    )
     return best[2], how
 
 
@@ -475,7 +515,18 @@ def summarise(post: pd.DataFrame, priors: PriorsFile) -> pd.DataFrame:
     rows = []
     for name, p in priors.parameters.items():
         v, w = post[name].to_numpy(), post["weight"].to_numpy()
-        rows.append((name, p.key, weighted_quantile(v, w, 0.5), weighted_quantile(v, w, 0.05),
-                     weighted_quantile(v, w, 0.95), p.distribution, p.low, p.high))
-    return pd.DataFrame(rows, columns=["parameter", "key", "median", "p5", "p95", "prior",
-                                       "prior_low", "prior_high"]).set_index("parameter")
+        rows.append(
+            (
+                name,
+                p.key,
+                weighted_quantile(v, w, 0.5),
+                weighted_quantile(v, w, 0.05),
+                weighted_quantile(v, w, 0.95),
+                p.distribution,
+                p.low,
+                p.high,
+            )
+        )
+    return pd.DataFrame(
+        rows, columns=["parameter", "key", "median", "p5", "p95", "prior", "prior_low", "prior_high"]
+    ).set_index("parameter")

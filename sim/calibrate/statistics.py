@@ -28,21 +28,32 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from sim.metrics import count_strikes, lag_to_next_strike, strike_key, us_injured
 from sim.model import events as ev
 from sim.model.events import COL
 
-_T, _EVENT, _COUNTRY, _LOCATION, _PACKAGE, _ASSET, _SEVERITY = (COL[k] for k in (
-    "t_hours", "event", "country", "location", "package", "asset", "severity"))
+_T, _EVENT, _COUNTRY, _LOCATION, _PACKAGE, _ASSET, _SEVERITY = (
+    COL[k] for k in ("t_hours", "event", "country", "location", "package", "asset", "severity")
+)
 _PLANNED = ("fighter", "bomber")
 #: severity index from which an attack's lag to the next planned strike counts (serious injuries)
 SERIOUS = 2
-_KILLED, _INJURED, _TARGETS, _DESTROYED, _MUNITIONS, _MKILLED, _CKILLED, _SCRIPTED = (COL[k] for k in (
-    "us_killed", "us_injured", "targets", "destroyed", "munitions", "militia_killed",
-    "civilians_killed", "scripted"))
+_KILLED, _INJURED, _TARGETS, _DESTROYED, _MUNITIONS, _MKILLED, _CKILLED, _SCRIPTED = (
+    COL[k]
+    for k in (
+        "us_killed",
+        "us_injured",
+        "targets",
+        "destroyed",
+        "munitions",
+        "militia_killed",
+        "civilians_killed",
+        "scripted",
+    )
+)
 
 
 class Window(NamedTuple):
@@ -61,14 +72,19 @@ class Split:
 
     __slots__ = ("attacks", "strikes", "takeoffs", "landings", "reports", "_times")
 
-    def __init__(self, rows: list[tuple]):
+    def __init__(self, rows: Sequence[tuple]):
         self.attacks: list[tuple] = []
         self.strikes: list[tuple] = []
         self.takeoffs: list[tuple] = []
         self.landings: list[tuple] = []
         self.reports: list[tuple] = []
-        by_kind = {ev.ATTACK: self.attacks, ev.STRIKE: self.strikes, ev.TAKEOFF: self.takeoffs,
-                   ev.LANDING: self.landings, ev.INJURY_REPORT: self.reports}
+        by_kind = {
+            ev.ATTACK: self.attacks,
+            ev.STRIKE: self.strikes,
+            ev.TAKEOFF: self.takeoffs,
+            ev.LANDING: self.landings,
+            ev.INJURY_REPORT: self.reports,
+        }
         for r in rows:
             out = by_kind.get(r[_EVENT])
             if out is not None:
@@ -94,10 +110,14 @@ def _assets(wanted: str | None) -> tuple[str, ...] | None:
 
 
 def _in(rows: list[tuple], w: Window) -> list[tuple]:
-    return [r for r in rows if w.start <= r[_T] < w.end
-            and (w.country is None or r[_COUNTRY] == w.country)
-            and (w.location is None or r[_LOCATION] == w.location)
-            and _asset_is(r[_ASSET], w.asset)]
+    return [
+        r
+        for r in rows
+        if w.start <= r[_T] < w.end
+        and (w.country is None or r[_COUNTRY] == w.country)
+        and (w.location is None or r[_LOCATION] == w.location)
+        and _asset_is(r[_ASSET], w.asset)
+    ]
 
 
 def _attacks(s: Split, w: Window) -> float:
@@ -110,6 +130,7 @@ def _attacks(s: Split, w: Window) -> float:
 def _column_sum(rows_of: Callable[[Split], list[tuple]], col: int) -> Callable[[Split, Window], float]:
     def statistic(s: Split, w: Window) -> float:
         return float(sum(r[col] for r in _in(rows_of(s), w)))
+
     return statistic
 
 
@@ -136,6 +157,7 @@ def _package_sum(col: int) -> Callable[[Split, Window], float]:
         if not rows:
             return math.nan
         return float(sum(r[col] for r in rows if w.country is None or r[_COUNTRY] == w.country))
+
     return statistic
 
 
@@ -169,8 +191,11 @@ def _lag_hours(s: Split, w: Window) -> float:
 
 
 def _response_lag(s: Split, w: Window) -> float:
-    lags = [lag for r in _in(s.attacks, w._replace(asset=None)) if r[_SEVERITY] >= SERIOUS
-            and not math.isnan(lag := lag_to_next_strike(r[_T], s.strikes, _PLANNED))]
+    lags = [
+        lag
+        for r in _in(s.attacks, w._replace(asset=None))
+        if r[_SEVERITY] >= SERIOUS and not math.isnan(lag := lag_to_next_strike(r[_T], s.strikes, _PLANNED))
+    ]
     if not lags:
         return math.nan
     lags.sort()
@@ -217,7 +242,7 @@ STATISTICS: dict[str, Callable[[Split, Window], float]] = {
 }
 
 
-def statistic(name: str, rows: list[tuple] | Split, window: Window) -> float:
+def statistic(name: str, rows: Sequence[tuple] | Split, window: Window) -> float:
     """One statistic of one replication's event rows."""
     split = rows if isinstance(rows, Split) else Split(rows)
     return STATISTICS[name](split, window)

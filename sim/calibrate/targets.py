@@ -57,37 +57,49 @@ class Target(_Strict):
     """One documented count and how the model's output is compared with it."""
 
     quote: str = Field(min_length=1, description="the source's own words")
-    source: str = Field(min_length=1, description="'article' (the source article), or where else "
-                                                  "the number comes from")
+    source: str = Field(
+        min_length=1, description="'article' (the source article), or where else the number comes from"
+    )
     kind: Kind
     statistic: str | None = Field(None, description="a name from sim.calibrate.statistics.STATISTICS")
     window: tuple[When, When] | None = Field(
-        None, description="first and last day (inclusive), or exact local times")
+        None, description="first and last day (inclusive), or exact local times"
+    )
     value: float | None = None
     low: float | None = None
     high: float | None = None
     words: str | None = None
     max_attacks: Annotated[int, Field(ge=0)] | None = None
     tolerance: Annotated[float, Field(gt=0.0)] | None = Field(
-        None, description="distance scale: a miss by one tolerance counts 1 (default: 10% of the "
-                          "documented value, at least 1)")
+        None,
+        description="distance scale: a miss by one tolerance counts 1 (default: 10% of the "
+        "documented value, at least 1)",
+    )
     weight: Annotated[float, Field(ge=0.0)] = 1.0
     calibrate: bool = Field(True, description="false: checked by `esim check` but not fitted")
     country: str | None = None
     location: str | None = None
     asset: Literal["fighter", "bomber", "drone", "self_defense", "planned"] | None = Field(
-        None, description="strikes by this asset only ('planned': fighter or bomber packages)")
+        None, description="strikes by this asset only ('planned': fighter or bomber packages)"
+    )
     min_share_inside: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        0.0, description="the check fails if fewer replications than this land inside the set")
+        0.0, description="the check fails if fewer replications than this land inside the set"
+    )
     trigger: str | None = Field(None, description="key of the documented attack a lag starts from")
     input_key: str | None = Field(None, description="scenario key that sets the documented value")
     note: str = ""
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Target:
-        need = {"exact": ("value",), "at_least": ("value",), "at_most": ("value",),
-                "range": ("low", "high"), "words": ("words",), "halted": ("max_attacks",),
-                "input": ("value", "input_key")}[self.kind]
+        need = {
+            "exact": ("value",),
+            "at_least": ("value",),
+            "at_most": ("value",),
+            "range": ("low", "high"),
+            "words": ("words",),
+            "halted": ("max_attacks",),
+            "input": ("value", "input_key"),
+        }[self.kind]
         for name in need:
             if getattr(self, name) is None:
                 raise ValueError(f"kind '{self.kind}' needs '{name}'")
@@ -131,19 +143,25 @@ class Series(_Strict):
     start: dt.date
     report_hour: Annotated[float, Field(ge=0.0, le=24.0)] = 12.0
     tolerance_share: Annotated[float, Field(gt=0.0)] = Field(
-        0.1, description="distance scale of a point: this share of its value, at least 2")
+        0.1, description="distance scale of a point: this share of its value, at least 2"
+    )
     weight: Annotated[float, Field(ge=0.0)] = Field(1.0, description="distance weight of each point")
     calibrate: bool = True
     reference_total: Annotated[float, Field(gt=0.0)] = Field(
-        description="the constant-rate reference forecast: this many in reference_days")
+        description="the constant-rate reference forecast: this many in reference_days"
+    )
     reference_days: Annotated[float, Field(gt=0.0)]
     min_points_covered: Annotated[int, Field(ge=0)] = Field(
-        0, description="the check fails if the 5-95% band covers fewer of the points")
+        0, description="the check fails if the 5-95% band covers fewer of the points"
+    )
     max_relative_width: Annotated[float, Field(gt=0.0)] = Field(
-        math.inf, description="the check fails if the mean of (95% - 5%) / value is above this")
+        math.inf, description="the check fails if the mean of (95% - 5%) / value is above this"
+    )
     max_crps_ratio: Annotated[float, Field(gt=0.0)] = Field(
-        math.inf, description="the check fails if the model's mean CRPS over the points is above "
-                              "this times the constant-rate reference's")
+        math.inf,
+        description="the check fails if the model's mean CRPS over the points is above "
+        "this times the constant-rate reference's",
+    )
     note: str = ""
 
     @model_validator(mode="after")
@@ -157,10 +175,13 @@ class CheckRules(_Strict):
     """The predictive check's thresholds: every number that decides PASS or FAIL, named."""
 
     tail_probability: Annotated[float, Field(ge=0.0, lt=0.5)] = Field(
-        0.01, description="a target fails when the documented set lies in a tail beyond this: "
-                          "P(X >= low) or P(X <= high) below it")
+        0.01,
+        description="a target fails when the documented set lies in a tail beyond this: "
+        "P(X >= low) or P(X <= high) below it",
+    )
     max_missing_share: Share = Field(
-        0.5, description="a target fails when more replications than this lack its statistic")
+        0.5, description="a target fails when more replications than this lack its statistic"
+    )
 
 
 class Story(_Strict):
@@ -198,20 +219,36 @@ class Documented:
 
     __slots__ = ("name", "target", "low", "high", "scale", "window", "series")
 
-    def __init__(self, name: str, target: Target, words: dict[str, tuple[float, float]],
-                 start_date: dt.date, series: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        target: Target,
+        words: dict[str, tuple[float, float]],
+        start_date: dt.date,
+        series: str | None = None,
+    ):
         self.name = name
         self.target = target
         self.series = series
         self.low, self.high = documented_interval(target, words)
         self.scale = target.tolerance or _default_scale(self.low, self.high)
-        self.window = None if target.window is None else Window(
-            _hours(target.window[0], False, start_date), _hours(target.window[1], True, start_date),
-            target.country, target.location, target.asset, target.trigger)
+        self.window = (
+            None
+            if target.window is None
+            else Window(
+                _hours(target.window[0], False, start_date),
+                _hours(target.window[1], True, start_date),
+                target.country,
+                target.location,
+                target.asset,
+                target.trigger,
+            )
+        )
 
     def value(self, split: Split) -> float:
         """This target's statistic in one replication (rounded to 9 decimals: sums of hours carry
         float noise that would put 44.000000001 outside an exact 44)."""
+        assert self.window is not None, f"{self.name}: an input target has no statistic"
         return round(STATISTICS[self.target.stat](split, self.window), 9)
 
     def contains(self, x: float) -> bool:
@@ -263,7 +300,8 @@ def documented_interval(t: Target, words: dict[str, tuple[float, float]]) -> tup
     if t.kind == "words":
         low, high = words[str(t.words)]
         return float(low), float(high)
-    return 0.0, float(t.max_attacks)  # halted
+    assert t.max_attacks is not None  # checked by Target's validator for kind "halted"
+    return 0.0, float(t.max_attacks)
 
 
 def _default_scale(low: float, high: float) -> float:
@@ -297,13 +335,17 @@ def scenario_path(path: str | Path, targets: TargetsFile) -> Path:
     return (Path(path).parent / targets.scenario).resolve()
 
 
-def compile_targets(targets: TargetsFile, start_date: dt.date, only_calibrated: bool = False,
-                    folder: str | Path | None = None) -> list[Documented]:
+def compile_targets(
+    targets: TargetsFile, start_date: dt.date, only_calibrated: bool = False, folder: str | Path | None = None
+) -> list[Documented]:
     """The simulated targets (not ``input``) compiled for a scenario starting on ``start_date``:
     the targets on their own, then the points of each series (``folder``: where the targets file
     is, to find the series' CSV files; without it, no series)."""
-    out = [Documented(name, t, targets.words, start_date) for name, t in targets.targets.items()
-           if t.kind != "input" and (t.calibrate or not only_calibrated)]
+    out = [
+        Documented(name, t, targets.words, start_date)
+        for name, t in targets.targets.items()
+        if t.kind != "input" and (t.calibrate or not only_calibrated)
+    ]
     if folder is not None:
         for name, series in targets.series.items():
             if series.calibrate or not only_calibrated:
@@ -345,10 +387,15 @@ def series_points(name: str, series: Series, folder: Path, start_date: dt.date) 
             quote=f"{series.quote}: {value:g} as of {day.isoformat()}",
             source=" ".join(x for x in (row.get("source_title", ""), row.get("source_url", "")) if x)
             or series.file,
-            kind="exact", value=value, statistic=series.statistic,
-            window=(dt.datetime.combine(series.start, dt.time()), end), country=series.country,
-            tolerance=max(2.0, series.tolerance_share * value), weight=series.weight,
-            note="approximate" if (row.get("approximate") or "").strip() == "true" else "")
+            kind="exact",
+            value=value,
+            statistic=series.statistic,
+            window=(dt.datetime.combine(series.start, dt.time()), end),
+            country=series.country,
+            tolerance=max(2.0, series.tolerance_share * value),
+            weight=series.weight,
+            note="approximate" if (row.get("approximate") or "").strip() == "true" else "",
+        )
         out.append(Documented(f"{name}@{day.isoformat()}", target, {}, start_date, series=name))
     return out
 

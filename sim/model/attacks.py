@@ -106,8 +106,19 @@ def _outcome_grid(signature: tuple) -> tuple[np.ndarray, list[AttackOutcome], np
             m = len(kept)
             weapon_index.append(np.full(m, j))
             all_hits.append(kept_hits)
-            rows.extend(zip(repeat(b, m), repeat(name, m), kept.tolist(), (kept - kept_hits).tolist(),
-                            repeat(0, m), repeat(0, m), repeat(NONE, m), repeat(1.0, m), strict=True))
+            rows.extend(
+                zip(
+                    repeat(b, m),
+                    repeat(name, m),
+                    kept.tolist(),
+                    (kept - kept_hits).tolist(),
+                    repeat(0, m),
+                    repeat(0, m),
+                    repeat(NONE, m),
+                    repeat(1.0, m),
+                    strict=True,
+                )
+            )
     cdf = np.cumsum(np.concatenate(prob))
     cdf /= cdf[-1]
     return cdf, rows, np.concatenate(weapon_index), np.concatenate(all_hits)
@@ -145,8 +156,7 @@ class AttackTable:
         keys = tuple(bases)
         signature = (
             tuple((w, weapons[w].share, weapons[w].salvo_mean) for w in names),
-            tuple((bases[k].weight, tuple(bases[k].intercept_probability[w] for w in names))
-                  for k in keys),
+            tuple((bases[k].weight, tuple(bases[k].intercept_probability[w] for w in names)) for k in keys),
         )
         cdf, rows, weapon_index, hits = _outcome_grid(signature)
         per_hit = np.array([weapons[w].harm_probability_per_hit for w in names])
@@ -169,8 +179,9 @@ class AttackTable:
             thresholds=s.attacks.severity,
         )
 
-    def draw(self, gen: np.random.Generator, n: int,
-             engagements: np.random.Generator | None = None) -> list[AttackOutcome]:
+    def draw(
+        self, gen: np.random.Generator, n: int, engagements: np.random.Generator | None = None
+    ) -> list[AttackOutcome]:
         """Draw the outcomes of the next ``n`` attacks, one tuple
         ``(base index, weapon, salvo, intercepted, killed, injured, severity, u)`` each.
 
@@ -179,26 +190,37 @@ class AttackTable:
         ``engagements``, n uniforms from it give each attack its ``u`` (else 1.0).
         """
         u = gen.random((2, n))
-        idx = np.minimum(np.searchsorted(self.outcome_cdf, u[0], side="right"),
-                         len(self.outcome_cdf) - 1)
+        idx = np.minimum(np.searchsorted(self.outcome_cdf, u[0], side="right"), len(self.outcome_cdf) - 1)
         harmed = np.flatnonzero(u[1] < self.outcome_harm[idx]).tolist()
         rows = self.outcome_rows
         if engagements is None:
             block = [rows[i] for i in idx.tolist()]
         else:
-            block = [(*rows[i][:7], e) for i, e in zip(idx.tolist(), engagements.random(n).tolist(),
-                                                      strict=True)]
+            block = [
+                (*rows[i][:7], e) for i, e in zip(idx.tolist(), engagements.random(n).tolist(), strict=True)
+            ]
         if harmed:
             c = gen.random((2, len(harmed)))
             hurt = np.ceil(np.exp(self.injured_log_median + self.injured_log_sigma * ndtri(c[0])))
             p_kill = self.killed_probability
-            dead = np.where(c[1] < p_kill, 1 + np.searchsorted(
-                self.killed_cdf, c[1] / p_kill if p_kill > 0 else c[1], side="right"), 0)
+            dead = np.where(
+                c[1] < p_kill,
+                1 + np.searchsorted(self.killed_cdf, c[1] / p_kill if p_kill > 0 else c[1], side="right"),
+                0,
+            )
             for i, h, k in zip(harmed, hurt.tolist(), dead.tolist(), strict=True):
                 injured = max(int(h), 1)
                 base, weapon, salvo, intercepted = block[i][:4]
-                block[i] = (base, weapon, salvo, intercepted, k, injured,
-                            severity_level(k, injured, self.thresholds), block[i][7])
+                block[i] = (
+                    base,
+                    weapon,
+                    salvo,
+                    intercepted,
+                    k,
+                    injured,
+                    severity_level(k, injured, self.thresholds),
+                    block[i][7],
+                )
         return block
 
 
@@ -238,8 +260,13 @@ class InjuryReports:
 
         def report(_event) -> None:
             self.world.log.record(
-                when, ev.INJURY_REPORT, ev.US, country=country, location=location,
-                us_injured=late, detail=f"{late} more injured in the attack on {location}, "
-                                        f"diagnosed {days:.0f} days after it")
+                when,
+                ev.INJURY_REPORT,
+                ev.US,
+                country=country,
+                location=location,
+                us_injured=late,
+                detail=f"{late} more injured in the attack on {location}, diagnosed {days:.0f} days after it",
+            )
 
         env.timeout(when - env.now).callbacks.append(report)

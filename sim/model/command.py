@@ -45,6 +45,8 @@ from sim.rng import lognormal
 from sim.scenario.schema import SEVERITY_LEVELS
 
 if TYPE_CHECKING:
+    import simpy
+
     from sim.model.world import World
 
 NEVER = len(SEVERITY_LEVELS)
@@ -84,7 +86,7 @@ class USCommand:
         self.run_attacks = run.attacks
         self.run_severity = SEVERITY_LEVELS.index(run.package)
         self.run_next = 0.0  # no run response before this time (cooldown)
-        self.warning_order = None  # bombers being generated for a pending decision
+        self.warning_order: simpy.Process | None = None  # bombers generated for a pending decision
         hunts = self.cfg.targeted_strike.standalone_per_day
         if strikes_at_all and hunts > 0.0:
             self.env.process(self._hunt(hunts / 24.0))
@@ -103,8 +105,11 @@ class USCommand:
         its severity, a self-defence engagement, or a run response (the militia asks first, to bring
         SimPy's clock to the attack before anything is scheduled)."""
         severity = outcome[6]
-        return ((severity >= self.threshold and severity > self.pending_severity)
-                or outcome[7] < self.engage_p or self._run_due(t))
+        return (
+            (severity >= self.threshold and severity > self.pending_severity)
+            or outcome[7] < self.engage_p
+            or self._run_due(t)
+        )
 
     def on_attack(self, t: float, outcome: AttackOutcome, country: str, location: str) -> None:
         """Act on an attack that :meth:`acts_on` accepts, at the time of the attack."""
@@ -119,14 +124,19 @@ class USCommand:
             self.run_next = t + self.cfg.run_response.cooldown_days * 24.0
             self.recent.clear()
             days = self.cfg.run_response.window_days
-            self._start(self.run_severity, f"run of {self.run_attacks} attacks in {days:g} days, the "
-                                           f"last on {location} ({country})")
+            self._start(
+                self.run_severity,
+                f"run of {self.run_attacks} attacks in {days:g} days, the last on {location} ({country})",
+            )
 
     def _start(self, severity: int, trigger: str) -> None:
         self.pending_decision += 1
         self.pending_severity = severity
-        if (self.asset_for(severity) == "bomber" and self.world.scenario.b1b.generation_on_warning_order
-                and self.warning_order is None):
+        if (
+            self.asset_for(severity) == "bomber"
+            and self.world.scenario.b1b.generation_on_warning_order
+            and self.warning_order is None
+        ):
             self.warning_order = self.env.process(self.world.bombers.prepare())
         self.env.process(self._decide(self.pending_decision, severity, trigger))
 
@@ -162,20 +172,26 @@ class USCommand:
         self.pending_severity = -1
         pid = self._next_package()
         warned = cfg.warning.enabled and severity >= self.warning_from
-        pkg = plan_package(world, pid, severity, asset, warned,
-                           package_cfg.facilities, package_cfg.targets)
+        pkg = plan_package(world, pid, severity, asset, warned, package_cfg.facilities, package_cfg.targets)
         hunt = gen.random() < package_cfg.targeted_strike_probability
         t = self.env.now
-        what = (f"{ev.plural(pkg.targets, 'target')} at "
-                f"{ev.plural(len(pkg.facilities), 'facility', 'facilities')} by "
-                f"{'B-1B bombers' if asset == 'bomber' else 'in-theatre aircraft'}"
-                if pkg.targets else "no air strike")
+        what = (
+            f"{ev.plural(pkg.targets, 'target')} at "
+            f"{ev.plural(len(pkg.facilities), 'facility', 'facilities')} by "
+            f"{'B-1B bombers' if asset == 'bomber' else 'in-theatre aircraft'}"
+            if pkg.targets
+            else "no air strike"
+        )
         world.log.record(
-            t, ev.DECISION, ev.US, package=pid, asset=asset, severity=severity,
+            t,
+            ev.DECISION,
+            ev.US,
+            package=pid,
+            asset=asset,
+            severity=severity,
             rung=int(strike_rung(world, pkg)) if pkg.targets else int(ev.Rung.QUIET),
             targets=pkg.targets,
-            detail=f"answering the {trigger}: {what}"
-                   + ("; armed drone to hunt a commander" if hunt else ""),
+            detail=f"answering the {trigger}: {what}" + ("; armed drone to hunt a commander" if hunt else ""),
         )
         if hunt:
             self.env.process(targeted_strike(world, pid, severity))
@@ -185,8 +201,15 @@ class USCommand:
         if not pkg.targets:
             return
         if warned:
-            world.log.record(t, ev.WARNING, ev.US, package=pid, asset=asset, severity=severity,
-                             detail="public warning of a coming response: militia disperse")
+            world.log.record(
+                t,
+                ev.WARNING,
+                ev.US,
+                package=pid,
+                asset=asset,
+                severity=severity,
+                detail="public warning of a coming response: militia disperse",
+            )
         yield from self._wait_for_weather(pid)
         if asset == "bomber":
             yield from world.bombers.mission(pkg, prepared)
@@ -197,7 +220,12 @@ class USCommand:
         weather = self.cfg.weather
         gen = self.world.streams["weather"]
         while gen.random() >= weather.clear_probability:
-            self.world.log.record(self.env.now, ev.WEATHER_DELAY, ev.US, package=package_id,
-                                  wait_hours=weather.recheck_hours,
-                                  detail="clouds over the targets: strike held")
+            self.world.log.record(
+                self.env.now,
+                ev.WEATHER_DELAY,
+                ev.US,
+                package=package_id,
+                wait_hours=weather.recheck_hours,
+                detail="clouds over the targets: strike held",
+            )
             yield self.env.timeout(weather.recheck_hours)

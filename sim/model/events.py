@@ -17,9 +17,13 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 #: An attack's severity level as an adjective: "a harmless attack", "a lethal attack".
-SEVERITY_WORDS = {"none": "harmless", "minor_injuries": "minor-injury",
-                  "serious_injuries": "serious-injury", "deaths": "lethal",
-                  "mass_casualty": "mass-casualty"}
+SEVERITY_WORDS = {
+    "none": "harmless",
+    "minor_injuries": "minor-injury",
+    "serious_injuries": "serious-injury",
+    "deaths": "lethal",
+    "mass_casualty": "mass-casualty",
+}
 
 
 class Rung(IntEnum):
@@ -39,8 +43,10 @@ class Rung(IntEnum):
 
 
 #: Ladder rung of an attack (as int), by severity level index (none, minor, serious, deaths, mass).
-ATTACK_RUNG = tuple(int(r) for r in (Rung.HARASSMENT, Rung.INJURIES, Rung.INJURIES,
-                                     Rung.LETHAL_ATTACK, Rung.LETHAL_ATTACK))
+ATTACK_RUNG = tuple(
+    int(r) for r in (Rung.HARASSMENT, Rung.INJURIES, Rung.INJURIES, Rung.LETHAL_ATTACK, Rung.LETHAL_ATTACK)
+)
+
 
 class Event(NamedTuple):
     """One row of the event log. Counts that do not apply are 0, strings empty, ``package`` -1
@@ -104,9 +110,24 @@ PATRON = "patron"
 
 #: Every event name, in the order of a mission (the categories of the ``event`` column).
 EVENT_NAMES = (
-    ATTACK, HALT, RESUME, DECISION, WARNING, WEATHER_DELAY, AIRCRAFT_WAIT, GENERATION, TAKEOFF,
-    REFUEL, TIME_OVER_TARGET, LANDING, BREAKAGE, SORTIE_CANCELLED, THEATRE_SORTIES, STRIKE,
-    INJURY_REPORT, HALT_COMPLETE,
+    ATTACK,
+    HALT,
+    RESUME,
+    DECISION,
+    WARNING,
+    WEATHER_DELAY,
+    AIRCRAFT_WAIT,
+    GENERATION,
+    TAKEOFF,
+    REFUEL,
+    TIME_OVER_TARGET,
+    LANDING,
+    BREAKAGE,
+    SORTIE_CANCELLED,
+    THEATRE_SORTIES,
+    STRIKE,
+    INJURY_REPORT,
+    HALT_COMPLETE,
 )
 ACTORS = (MILITIA, US, PATRON)
 
@@ -114,6 +135,8 @@ ACTORS = (MILITIA, US, PATRON)
 def documented_attack_detail(key: str) -> str:
     """The ``detail`` of the attack row of the scenario's documented attack ``key``."""
     return f"documented attack '{key}'"
+
+
 #: Strike assets: in-theatre fighters, CONUS bombers, an armed drone hunting a commander, and
 #: aircraft or armed drones on call that engage a launch team in self-defence.
 ASSETS = ("", "fighter", "bomber", "drone", "self_defense")
@@ -147,7 +170,8 @@ class EventLog:
         raise EventBudgetExceeded(
             f"more than {self.limit:,} events by hour {t_hours:,.0f} of the replication (the "
             f"baseline records about 255 in all): the scenario's rates are beyond what this "
-            f"model is for")
+            f"model is for"
+        )
 
     def __len__(self) -> int:
         return len(self.rows)

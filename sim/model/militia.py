@@ -201,10 +201,16 @@ class Militia:
                         a_i += 1
                         if accepts[a_i - 1] * pending_bound <= lam:
                             if o_i == _BLOCK:
-                                outcomes, o_i = self.table.draw(
-                                    self.world.streams["attack_outcomes"], _BLOCK,
-                                    self.world.streams["engagements"]
-                                    if self.world.command.engages else None), 0
+                                outcomes, o_i = (
+                                    self.table.draw(
+                                        self.world.streams["attack_outcomes"],
+                                        _BLOCK,
+                                        self.world.streams["engagements"]
+                                        if self.world.command.engages
+                                        else None,
+                                    ),
+                                    0,
+                                )
                             o_i += 1
                             outcome = outcomes[o_i - 1]
                             acts = None  # not asked yet, or asked before a yield
@@ -246,19 +252,25 @@ class Militia:
     def _scripted(self, key: str, a):
         s = self.world.scenario
         yield self.env.timeout(s.hours_since_start(a.time))
-        outcome = (self.table.base_keys.index(a.base), a.weapon, a.salvo, a.intercepted,
-                   a.us_killed, a.us_injured,
-                   severity_level(a.us_killed, a.us_injured, s.attacks.severity),
-                   0.0 if a.engaged else 1.0)
+        outcome = (
+            self.table.base_keys.index(a.base),
+            a.weapon,
+            a.salvo,
+            a.intercepted,
+            a.us_killed,
+            a.us_injured,
+            severity_level(a.us_killed, a.us_injured, s.attacks.severity),
+            0.0 if a.engaged else 1.0,
+        )
         self.attack(self.env.now, outcome, scripted=key)
         if a.us_injured and a.later_diagnoses and self.late_share:
             tab = self.table
-            self.world.injuries.report_later(self.env.now, a.us_injured, tab.base_countries[outcome[0]],
-                                             tab.base_names[outcome[0]])
+            self.world.injuries.report_later(
+                self.env.now, a.us_injured, tab.base_countries[outcome[0]], tab.base_names[outcome[0]]
+            )
         self._restart()
 
-    def attack(self, t: float, outcome: AttackOutcome, scripted: str = "",
-               acts: bool | None = None) -> None:
+    def attack(self, t: float, outcome: AttackOutcome, scripted: str = "", acts: bool | None = None) -> None:
         """Record an attack, excite the process and tell the US command and the patron. A generated
         attack's injured are split into those reported at once and those diagnosed later; a
         documented attack (``scripted``: its key) keeps its reported count (later diagnoses come on
@@ -267,8 +279,9 @@ class Militia:
         base, weapon, salvo, intercepted, killed, injured, severity, _ = outcome
         tab = self.table
         if injured and self.late_share and not scripted:
-            injured -= self.world.injuries.report_late(t, injured, tab.base_countries[base],
-                                                       tab.base_names[base])
+            injured -= self.world.injuries.report_late(
+                t, injured, tab.base_countries[base], tab.base_names[base]
+            )
         country = tab.base_countries[base]
         location = tab.base_names[base]
         # the row built positionally (tuple.__new__ skips the named tuple's keyword handling):
@@ -276,11 +289,38 @@ class Militia:
         log = self.world.log
         if len(log.rows) >= log.limit:
             log.overflow(t)
-        log.rows.append(_new_row(Event, (
-            t, ev.ATTACK, ev.MILITIA, country, location, -1, "", ATTACK_RUNG[severity],
-            severity, weapon, salvo, intercepted, killed, injured, 0, 0, 0, 0, 0, 0,
-            math.nan, 0.0, ev.documented_attack_detail(scripted) if scripted else "", scripted, 0,
-        )))
+        log.rows.append(
+            _new_row(
+                Event,
+                (
+                    t,
+                    ev.ATTACK,
+                    ev.MILITIA,
+                    country,
+                    location,
+                    -1,
+                    "",
+                    ATTACK_RUNG[severity],
+                    severity,
+                    weapon,
+                    salvo,
+                    intercepted,
+                    killed,
+                    injured,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    math.nan,
+                    0.0,
+                    ev.documented_attack_detail(scripted) if scripted else "",
+                    scripted,
+                    0,
+                ),
+            )
+        )
         if self.alpha:
             e = self.E
             if e:
@@ -297,8 +337,14 @@ class Militia:
             command.recent.append(t)
 
     # -- reactions to US strikes ---------------------------------------------------------------
-    def on_strike(self, t: float, destroyed: int, killed: int, capacity_loss: float,
-                  record: Callable[[float], None] | None = None) -> float:
+    def on_strike(
+        self,
+        t: float,
+        destroyed: int,
+        killed: int,
+        capacity_loss: float,
+        record: Callable[[float], None] | None = None,
+    ) -> float:
         """Apply a US strike from time t on and return the capacity left: first its damage (capacity,
         burst, deterrence), then ``record(capacity)`` (the strike's own event rows)."""
         p = self.p
@@ -308,8 +354,7 @@ class Militia:
             self.lost, self.tL = 1.0 - c, t
         if severity > 0.0:
             if self.burst:
-                self.B = (self.B * math.exp((self.tB - t) / self.tau_b)
-                          + self.burst * severity / self.tau_b)
+                self.B = self.B * math.exp((self.tB - t) / self.tau_b) + self.burst * severity / self.tau_b
                 self.tB = t
             if self.deter:
                 self.A = self.A * math.exp((self.tA - t) / self.tau_s) + self.deter * severity

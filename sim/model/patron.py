@@ -77,17 +77,32 @@ class Patron:
         full = min(at + 24.0 * comply_days, end)
         yield env.timeout(at - env.now)  # events at or after the horizon never run
         militia.set_regime(1.0 - c.leading_group_share)
-        log.record(env.now, ev.HALT, ev.PATRON, rung=int(Rung.QUIET),
-                   detail=f"the patron orders a halt after {news} and {self.world.us_killed} US "
-                          f"killed: the leading group suspends its attacks "
-                          f"({c.leading_group_share:.0%} of them); the others comply within "
-                          f"{comply_days:.0f} days, for about {duration_days:.0f} days in all")
+        log.record(
+            env.now,
+            ev.HALT,
+            ev.PATRON,
+            rung=int(Rung.QUIET),
+            detail=f"the patron orders a halt after {news} and {self.world.us_killed} US "
+            f"killed: the leading group suspends its attacks "
+            f"({c.leading_group_share:.0%} of them); the others comply within "
+            f"{comply_days:.0f} days, for about {duration_days:.0f} days in all",
+        )
         yield env.timeout(full - env.now)
         militia.set_regime(c.holdout_rate_multiplier)
-        log.record(env.now, ev.HALT_COMPLETE, ev.MILITIA, rung=int(Rung.QUIET),
-                   detail=f"every group complies with the halt; holdouts attack at "
-                          f"{c.holdout_rate_multiplier:.0%} of the usual rate")
+        log.record(
+            env.now,
+            ev.HALT_COMPLETE,
+            ev.MILITIA,
+            rung=int(Rung.QUIET),
+            detail=f"every group complies with the halt; holdouts attack at "
+            f"{c.holdout_rate_multiplier:.0%} of the usual rate",
+        )
         yield env.timeout(end - env.now)
         militia.set_regime(1.0)
-        log.record(env.now, ev.RESUME, ev.MILITIA, rung=int(Rung.HARASSMENT),
-                   detail="the halt ends: the militias resume their attacks")
+        log.record(
+            env.now,
+            ev.RESUME,
+            ev.MILITIA,
+            rung=int(Rung.HARASSMENT),
+            detail="the halt ends: the militias resume their attacks",
+        )

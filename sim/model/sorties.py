@@ -79,8 +79,9 @@ class BomberFleet:
     @property
     def cruise_mph(self) -> float:
         c = self.cfg
-        return c.round_trip_miles / (c.block_time_hours - c.time_over_target_hours
-                                     - 2 * c.refuellings_per_leg * c.refuelling_hours)
+        return c.round_trip_miles / (
+            c.block_time_hours - c.time_over_target_hours - 2 * c.refuellings_per_leg * c.refuelling_hours
+        )
 
     def prepare(self, package_id: int = -1):
         """Process: find mission-capable aircraft and generate them; its value is the number of
@@ -92,18 +93,32 @@ class BomberFleet:
             ready = int(gen.binomial(idle, c.mission_capable_rate)) if idle > 0 else 0
             if ready > 0:
                 break
-            log.record(env.now, ev.AIRCRAFT_WAIT, ev.US, package=package_id, asset="bomber",
-                       wait_hours=c.availability_recheck_hours,
-                       detail=f"no mission-capable B-1B at {c.home_base}")
+            log.record(
+                env.now,
+                ev.AIRCRAFT_WAIT,
+                ev.US,
+                package=package_id,
+                asset="bomber",
+                wait_hours=c.availability_recheck_hours,
+                detail=f"no mission-capable B-1B at {c.home_base}",
+            )
             yield env.timeout(c.availability_recheck_hours)
         n = min(c.aircraft_per_package, ready)
         self.busy += n
         generation = lognormal(gen, c.generation.median_hours, c.generation.log_sigma)
         how = "on a warning order, " if package_id < 0 else ""
-        log.record(env.now, ev.GENERATION, ev.US, package=package_id, asset="bomber", aircraft=n,
-                   rung=int(Rung.MAJOR_STRIKE), wait_hours=generation,
-                   detail=f"{n} of {ready} mission-capable B-1Bs generated {how}at {c.home_base} "
-                          f"({generation:.1f} h)")
+        log.record(
+            env.now,
+            ev.GENERATION,
+            ev.US,
+            package=package_id,
+            asset="bomber",
+            aircraft=n,
+            rung=int(Rung.MAJOR_STRIKE),
+            wait_hours=generation,
+            detail=f"{n} of {ready} mission-capable B-1Bs generated {how}at {c.home_base} "
+            f"({generation:.1f} h)",
+        )
         yield env.timeout(generation)
         return n
 
@@ -115,11 +130,17 @@ class BomberFleet:
         if c.block_time_hours > c.crew_duty_limit_hours:
             if prepared is not None:
                 self.busy -= yield prepared
-            log.record(env.now, ev.SORTIE_CANCELLED, ev.US, package=pkg.id, asset="bomber",
-                       rung=rung,
-                       detail=f"planned {c.block_time_hours:g} h block time exceeds the "
-                              f"{c.crew_duty_limit_hours:g} h crew duty limit: "
-                              f"in-theatre aircraft strike instead")
+            log.record(
+                env.now,
+                ev.SORTIE_CANCELLED,
+                ev.US,
+                package=pkg.id,
+                asset="bomber",
+                rung=rung,
+                detail=f"planned {c.block_time_hours:g} h block time exceeds the "
+                f"{c.crew_duty_limit_hours:g} h crew duty limit: "
+                f"in-theatre aircraft strike instead",
+            )
             pkg.asset = "fighter"
             yield from self.world.theatre.strike(pkg)
             return
@@ -129,18 +150,35 @@ class BomberFleet:
         t0 = env.now
         crews = [self.crews.request() for _ in range(n)]
         yield env.all_of(crews)
-        log.record(env.now, ev.TAKEOFF, ev.US, package=pkg.id, asset="bomber", aircraft=n,
-                   rung=rung, munitions=alloc.bomber_loaded, wait_hours=env.now - t0,
-                   detail=f"{n} B-1Bs take off from {c.home_base} with {alloc.bomber_loaded} "
-                          f"{c.loadout}; {c.round_trip_miles:,.0f} mi round trip, "
-                          f"{c.refuellings_per_leg} refuellings a leg, "
-                          f"cruise {self.cruise_mph:.0f} mph")
+        log.record(
+            env.now,
+            ev.TAKEOFF,
+            ev.US,
+            package=pkg.id,
+            asset="bomber",
+            aircraft=n,
+            rung=rung,
+            munitions=alloc.bomber_loaded,
+            wait_hours=env.now - t0,
+            detail=f"{n} B-1Bs take off from {c.home_base} with {alloc.bomber_loaded} "
+            f"{c.loadout}; {c.round_trip_miles:,.0f} mi round trip, "
+            f"{c.refuellings_per_leg} refuellings a leg, "
+            f"cruise {self.cruise_mph:.0f} mph",
+        )
         yield env.all_of([env.process(self._leg(pkg, i, "outbound")) for i in range(n)])
         if alloc.theatre_loaded:
             self.world.theatre.log_sorties(pkg, "alongside the bombers")
-        log.record(env.now, ev.TIME_OVER_TARGET, ev.US, package=pkg.id, asset="bomber",
-                   aircraft=n, rung=rung, munitions=alloc.bomber_loaded,
-                   detail=f"{n} B-1Bs over the targets for {c.time_over_target_hours:g} h")
+        log.record(
+            env.now,
+            ev.TIME_OVER_TARGET,
+            ev.US,
+            package=pkg.id,
+            asset="bomber",
+            aircraft=n,
+            rung=rung,
+            munitions=alloc.bomber_loaded,
+            detail=f"{n} B-1Bs over the targets for {c.time_over_target_hours:g} h",
+        )
         carry_out(self.world, pkg)
         yield env.timeout(c.time_over_target_hours)
         for i in range(n):
@@ -158,15 +196,22 @@ class BomberFleet:
             yield env.timeout(c.refuelling_hours)
             self._release_after(self.tankers, req, c.tanker_recovery_hours)
             self.world.log.record(
-                env.now, ev.REFUEL, ev.US, package=pkg.id, asset="bomber", aircraft=1,
-                bomber=aircraft + 1, wait_hours=wait,
+                env.now,
+                ev.REFUEL,
+                ev.US,
+                package=pkg.id,
+                asset="bomber",
+                aircraft=1,
+                bomber=aircraft + 1,
+                wait_hours=wait,
                 detail=f"bomber {aircraft + 1} {leg} refuelling {k + 1}"
-                       + (f" after waiting {wait:.1f} h for a tanker" if wait > 0 else ""),
+                + (f" after waiting {wait:.1f} h for a tanker" if wait > 0 else ""),
             )
         yield env.timeout(seg)
 
     def _release_after(self, resource: simpy.Resource, request, hours: float) -> None:
         """Give ``request`` back to ``resource`` after ``hours`` (tanker recovery, crew rest)."""
+
         def release(_event) -> None:
             resource.release(request)
 
@@ -176,20 +221,34 @@ class BomberFleet:
         env, c = self.env, self.cfg
         yield from self._leg(pkg, aircraft, "inbound")
         block = env.now - took_off
-        self.world.log.record(env.now, ev.LANDING, ev.US, package=pkg.id, asset="bomber",
-                              aircraft=1, bomber=aircraft + 1,
-                              wait_hours=round(block - c.block_time_hours, 6),
-                              detail=f"bomber {aircraft + 1} lands at {c.home_base} after "
-                                     f"{block:.1f} h")
+        self.world.log.record(
+            env.now,
+            ev.LANDING,
+            ev.US,
+            package=pkg.id,
+            asset="bomber",
+            aircraft=1,
+            bomber=aircraft + 1,
+            wait_hours=round(block - c.block_time_hours, 6),
+            detail=f"bomber {aircraft + 1} lands at {c.home_base} after {block:.1f} h",
+        )
         self._release_after(self.crews, crew, c.crew_rest_hours)
         busy = c.turnaround_hours
         gen = self.world.streams["logistics"]
         if gen.random() < c.breakage_probability:
             repair = lognormal(gen, c.repair.median_hours, c.repair.log_sigma)
             busy += repair
-            self.world.log.record(env.now, ev.BREAKAGE, ev.US, package=pkg.id, asset="bomber",
-                                  aircraft=1, bomber=aircraft + 1, wait_hours=repair,
-                                  detail=f"bomber {aircraft + 1} broken: {repair:.0f} h repair")
+            self.world.log.record(
+                env.now,
+                ev.BREAKAGE,
+                ev.US,
+                package=pkg.id,
+                asset="bomber",
+                aircraft=1,
+                bomber=aircraft + 1,
+                wait_hours=repair,
+                detail=f"bomber {aircraft + 1} broken: {repair:.0f} h repair",
+            )
         yield env.timeout(busy)
         self.busy -= 1
 
@@ -212,10 +271,16 @@ class TheatreAir:
         alloc = pkg.weaponeered
         sorties, waves = self.sorties_for(alloc.theatre_loaded)
         self.world.log.record(
-            self.env.now, ev.THEATRE_SORTIES, ev.US, package=pkg.id, asset="fighter",
-            aircraft=sorties, munitions=alloc.theatre_loaded, rung=int(strike_rung(self.world, pkg)),
+            self.env.now,
+            ev.THEATRE_SORTIES,
+            ev.US,
+            package=pkg.id,
+            asset="fighter",
+            aircraft=sorties,
+            munitions=alloc.theatre_loaded,
+            rung=int(strike_rung(self.world, pkg)),
             detail=f"{sorties} in-theatre sorties in {waves} wave{'s' if waves > 1 else ''} "
-                   f"with {alloc.theatre_loaded} {self.cfg.munition} {how}",
+            f"with {alloc.theatre_loaded} {self.cfg.munition} {how}",
         )
 
     def strike(self, pkg: StrikePackage):

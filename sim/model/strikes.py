@@ -137,22 +137,29 @@ class StrikePackage:
         return self.allocation
 
 
-def plan_package(world: World, package_id: int, severity: int, asset: str, warned: bool,
-                 facilities: int, targets: int) -> StrikePackage:
+def plan_package(
+    world: World, package_id: int, severity: int, asset: str, warned: bool, facilities: int, targets: int
+) -> StrikePackage:
     """Choose the facilities and targets of a package (``decisions`` stream)."""
     tab = world.targets
     weights = tab.facility_weight
     extra = max(targets - facilities, 0)
     u = world.streams["decisions"].random(len(weights) + extra + targets).tolist()
-    keys = sorted(((math.log(x) / w if x > 0.0 else -math.inf, i)
-                   for i, (x, w) in enumerate(zip(u, weights, strict=False)) if w > 0), reverse=True)
+    keys = sorted(
+        (
+            (math.log(x) / w if x > 0.0 else -math.inf, i)
+            for i, (x, w) in enumerate(zip(u, weights, strict=False))
+            if w > 0
+        ),
+        reverse=True,
+    )
     chosen = [keys[i % len(keys)][1] for i in range(facilities)]
     # every facility gets one target, the rest are spread at random
     per_facility = [1] * facilities
-    for x in u[len(weights):len(weights) + extra]:
+    for x in u[len(weights) : len(weights) + extra]:
         per_facility[int(x * facilities)] += 1
     cum = tab.type_cum_share
-    target_type = [_pick(cum, x) for x in u[len(weights) + extra:]]
+    target_type = [_pick(cum, x) for x in u[len(weights) + extra :]]
     return StrikePackage(package_id, severity, asset, warned, chosen, per_facility, target_type)
 
 
@@ -162,9 +169,15 @@ def weaponeer(world: World, pkg: StrikePackage, bomber_capacity: int) -> Allocat
     tab = world.targets
     types = pkg.target_type
     share = s.b1b.weapon_share if bomber_capacity > 0 else 0.0
-    alloc = allocate([tab.n_bomber[k] for k in types], [tab.n_theatre[k] for k in types],
-                     [tab.pk_bomber[k] for k in types], [tab.pk_theatre[k] for k in types],
-                     bomber_capacity, share, s.targets.reserve_fraction)
+    alloc = allocate(
+        [tab.n_bomber[k] for k in types],
+        [tab.n_theatre[k] for k in types],
+        [tab.pk_bomber[k] for k in types],
+        [tab.pk_theatre[k] for k in types],
+        bomber_capacity,
+        share,
+        s.targets.reserve_fraction,
+    )
     pkg.allocation = alloc
     return alloc
 
@@ -199,8 +212,7 @@ def resolve(world: World, pkg: StrikePackage) -> StrikeResult:
     bda = s.bda_detection_probability if s.reattack else -1.0
     l_hit, l_miss = s.lethality_destroyed, s.lethality_survived
     weapons, p_first, k = alloc.weapons, alloc.p_first_wave, alloc.bomber_targets
-    occupants, civ_p, civ_mean, cap = tab.occupants, tab.civ_probability, tab.civ_mean, \
-        tab.capacity_loss
+    occupants, civ_p, civ_mean, cap = tab.occupants, tab.civ_probability, tab.civ_mean, tab.capacity_loss
     destroyed, munitions, militia, civilians = [], [], [], []
     loss = 0.0
     reattacked = 0
@@ -253,18 +265,30 @@ def carry_out(world: World, pkg: StrikePackage) -> StrikeResult:
     rung = int(strike_rung(world, pkg))
     detail = "warned in advance" if pkg.warned else ""
     if r.reattacked:
-        detail = (detail + "; " if detail else "") + \
-            f"{r.reattacked} target{'s' if r.reattacked > 1 else ''} re-attacked after damage assessment"
+        detail = (
+            detail + "; " if detail else ""
+        ) + f"{r.reattacked} target{'s' if r.reattacked > 1 else ''} re-attacked after damage assessment"
 
     def record(capacity: float) -> None:
         for j, fac in enumerate(pkg.facilities):
             world.log.record(
-                t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
-                location=tab.facility_names[fac], package=pkg.id, asset=pkg.asset, rung=rung,
-                severity=pkg.severity, aircraft=pkg.aircraft, targets=pkg.facility_targets[j],
-                destroyed=r.destroyed[j], munitions=r.munitions[j],
-                militia_killed=r.militia_killed[j], civilians_killed=r.civilians_killed[j],
-                militia_capacity=capacity, detail=detail,
+                t,
+                ev.STRIKE,
+                ev.US,
+                country=tab.facility_countries[fac],
+                location=tab.facility_names[fac],
+                package=pkg.id,
+                asset=pkg.asset,
+                rung=rung,
+                severity=pkg.severity,
+                aircraft=pkg.aircraft,
+                targets=pkg.facility_targets[j],
+                destroyed=r.destroyed[j],
+                munitions=r.munitions[j],
+                militia_killed=r.militia_killed[j],
+                civilians_killed=r.civilians_killed[j],
+                militia_capacity=capacity,
+                detail=detail,
             )
 
     world.militia.on_strike(t, sum(r.destroyed), sum(r.militia_killed), r.capacity_loss, record)
@@ -290,13 +314,26 @@ def targeted_strike(world: World, package_id: int, severity: int, lag: bool = Tr
 
     def record(capacity: float) -> None:
         world.log.record(
-            t, ev.STRIKE, ev.US, country=tab.facility_countries[fac],
-            location=tab.facility_names[fac], package=package_id, asset="drone",
-            rung=int(Rung.LEADERSHIP_STRIKE), severity=severity, aircraft=1, targets=1,
-            destroyed=int(success), munitions=cfg.munitions, militia_killed=killed,
+            t,
+            ev.STRIKE,
+            ev.US,
+            country=tab.facility_countries[fac],
+            location=tab.facility_names[fac],
+            package=package_id,
+            asset="drone",
+            rung=int(Rung.LEADERSHIP_STRIKE),
+            severity=severity,
+            aircraft=1,
+            targets=1,
+            destroyed=int(success),
+            munitions=cfg.munitions,
+            militia_killed=killed,
             militia_capacity=capacity,
-            detail=(f"armed-drone strike{alone} kills a militia commander" if success
-                    else f"armed-drone strike{alone} on a militia commander misses"),
+            detail=(
+                f"armed-drone strike{alone} kills a militia commander"
+                if success
+                else f"armed-drone strike{alone} on a militia commander misses"
+            ),
         )
 
     world.militia.on_strike(t, int(success), killed, cfg.capacity_loss if success else 0.0, record)
@@ -314,11 +351,22 @@ def self_defense_strike(world: World, package_id: int, country: str, location: s
 
     def record(capacity: float) -> None:
         world.log.record(
-            t, ev.STRIKE, ev.US, country=country, location=location,
-            package=package_id, asset="self_defense", rung=int(Rung.LIMITED_STRIKE), aircraft=1,
-            targets=1, destroyed=1, munitions=1, militia_killed=killed, militia_capacity=capacity,
+            t,
+            ev.STRIKE,
+            ev.US,
+            country=country,
+            location=location,
+            package=package_id,
+            asset="self_defense",
+            rung=int(Rung.LIMITED_STRIKE),
+            aircraft=1,
+            targets=1,
+            destroyed=1,
+            munitions=1,
+            militia_killed=killed,
+            militia_capacity=capacity,
             detail=f"self-defence engagement of the launch team of the attack on {location}, "
-                   f"{wait:.1f} h after it",
+            f"{wait:.1f} h after it",
         )
 
     world.militia.on_strike(t, 1, killed, cfg.capacity_loss, record)

@@ -138,19 +138,20 @@ _SWEEP = """{% extends "page.html" %}{% block body %}
 {% endblock %}
 """
 
-_ENV = jinja2.Environment(loader=jinja2.DictLoader({"page.html": _PAGE, "run.html": _RUN,
-                                                    "sweep.html": _SWEEP}), autoescape=True)
+_ENV = jinja2.Environment(
+    loader=jinja2.DictLoader({"page.html": _PAGE, "run.html": _RUN, "sweep.html": _SWEEP}), autoescape=True
+)
 #: The page of a run's or a comparison's folder, and of a sweep's.
 TEMPLATE = _ENV.get_template("run.html")
 SWEEP_TEMPLATE = _ENV.get_template("sweep.html")
 
 CAPTIONS = {
     "cumulative_attacks": "Cumulative militia attacks: median and 5-95% band of the replications, "
-                          "with the documented count of the source article.",
+    "with the documented count of the source article.",
     "weekly_attacks_strikes": "Attacks and US strikes per week, means over the replications.",
     "escalation_ladder": "The escalation ladder: share of replications on each rung, day by day.",
     "b1b_sorties": "B-1B missions: one replication's packages, hour by hour from the decision; "
-                   "and over all replications, the hours from a decision to bombs on target.",
+    "and over all replications, the hours from a decision to bombs on target.",
     "outcomes": "Outcomes and attacks per replication.",
     "comparison_forest": "Paired differences from the reference scenario, 95% confidence intervals.",
 }
@@ -163,8 +164,12 @@ def _embedded(figs: dict, captions: dict[str, str], dpi: int) -> list[dict]:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
         plt.close(fig)
-        out.append({"png": base64.b64encode(buf.getvalue()).decode(),
-                    "caption": captions.get(stem, stem.replace("_", " "))})
+        out.append(
+            {
+                "png": base64.b64encode(buf.getvalue()).decode(),
+                "caption": captions.get(stem, stem.replace("_", " ")),
+            }
+        )
     return out
 
 
@@ -173,23 +178,36 @@ def _what_ran(results) -> list[tuple[str, str]]:
     s = results.scenario
     rows = []
     if m.get("scenarios"):
-        rows.append(("scenarios", "; ".join(f"{e['name']} ({e['file']}, policy {e['policy']})"
-                                            for e in m["scenarios"])))
+        rows.append(
+            (
+                "scenarios",
+                "; ".join(f"{e['name']} ({e['file']}, policy {e['policy']})" for e in m["scenarios"]),
+            )
+        )
     else:
         rows.append(("scenario", f"{s.meta.name} ({m.get('scenario_file', '?')})"))
         rows.append(("policy", s.command.policy))
     rows.append(("overrides", " ".join(m.get("overrides", [])) or "none"))
-    cal = m.get("calibration") if not m.get("scenarios") else ", ".join(
-        sorted({e.get("calibration", "") for e in m["scenarios"]} - {""}))
+    cal = (
+        m.get("calibration")
+        if not m.get("scenarios")
+        else ", ".join(sorted({e.get("calibration", "") for e in m["scenarios"]} - {""}))
+    )
     rows.append(("calibration", f"fitted point of {cal}" if cal else "none (no fitted values)"))
-    rows.append(("replications", f"{m.get('reps', len(results.summary)):,}"
-                                 f"{' per scenario' if m.get('scenarios') else ''}"))
+    rows.append(
+        (
+            "replications",
+            f"{m.get('reps', len(results.summary)):,}{' per scenario' if m.get('scenarios') else ''}",
+        )
+    )
     rows.append(("seed", str(m.get("seed", "?"))))
-    rows.append(("dates", f"{s.meta.start_date.isoformat()} to {s.meta.end_date.isoformat()} "
-                          f"({s.meta.timezone})"))
+    rows.append(
+        ("dates", f"{s.meta.start_date.isoformat()} to {s.meta.end_date.isoformat()} ({s.meta.timezone})")
+    )
     rows.append(("command", "esim " + " ".join(m.get("command", [])) if m.get("command") else "?"))
-    rows.append(("version", f"escalation-sim {m.get('escalation_sim_version', '?')}, run "
-                            f"{m.get('created_utc', '?')}"))
+    rows.append(
+        ("version", f"escalation-sim {m.get('escalation_sim_version', '?')}, run {m.get('created_utc', '?')}")
+    )
     return rows
 
 
@@ -207,11 +225,20 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
     assumptions = results.sources.get(reference) or results.sources.get(s.meta.name) or []
     check, no_check = _check_section(results, check_reps)
     comparison = _comparison_section(results.comparison)
-    return TEMPLATE.render(css=_CSS, title=f"escalation-sim: {results.label}",
-                           description=s.meta.description,
-                           what=_what_ran(results), figures=figs, policies=policies,
-                           summary=summary, check=check, no_check=no_check, comparison=comparison,
-                           differs=_differences(results, policies), assumptions=assumptions)
+    return TEMPLATE.render(
+        css=_CSS,
+        title=f"escalation-sim: {results.label}",
+        description=s.meta.description,
+        what=_what_ran(results),
+        figures=figs,
+        policies=policies,
+        summary=summary,
+        check=check,
+        no_check=no_check,
+        comparison=comparison,
+        differs=_differences(results, policies),
+        assumptions=assumptions,
+    )
 
 
 def _summary_rows(results, policies, describe) -> list[dict]:
@@ -227,8 +254,7 @@ def _summary_rows(results, policies, describe) -> list[dict]:
         cells = []
         for p in policies:
             r = tables[p].loc[metric]
-            interval = ("" if r["p5"] != r["p5"] else
-                        f"{format_number(r['p5'])} - {format_number(r['p95'])}")
+            interval = "" if r["p5"] != r["p5"] else f"{format_number(r['p5'])} - {format_number(r['p95'])}"
             cells.append({"mean": format_number(r["mean"]), "interval": interval})
         out.append({"metric": metric, "cells": cells})
     return out
@@ -272,63 +298,87 @@ def _check_section(results, reps: int) -> tuple[dict | None, str]:
     if not source:
         return None, "No predictive check: the folder's manifest does not name a scenario file."
     if not Path(source).is_file():
-        return None, (f"No predictive check: the scenario file {source} that ran is not found from "
-                      "here, so its targets file cannot be found.")
+        return None, (
+            f"No predictive check: the scenario file {source} that ran is not found from "
+            "here, so its targets file cannot be found."
+        )
     tfile = find_targets_file(source)
     if tfile is None:
-        return None, (f"No predictive check: no targets file in calibration/ names "
-                      f"{Path(source).name} (only the calibrated scenarios are checked against the "
-                      "record; a policy variant asks what would have happened, which the record "
-                      "cannot tell).")
-    result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017,
-                              folder=Path(tfile).parent)
-    rows = [{"name": r.name, "documented": r.documented, "median": format_number(r.median),
-             "interval": f"{format_number(r.p5)} - {format_number(r.p95)}",
-             "inside": "-" if r.share_inside != r.share_inside else f"{r.share_inside:.0%}",
-             "status": r.status + (f": {r.why}" if r.why else ""),
-             "css": "pass" if r.passed else "fail", "quote": r.quote}
-            for r in result.rows]
+        return None, (
+            f"No predictive check: no targets file in calibration/ names "
+            f"{Path(source).name} (only the calibrated scenarios are checked against the "
+            "record; a policy variant asks what would have happened, which the record "
+            "cannot tell)."
+        )
+    result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017, folder=Path(tfile).parent)
+    rows = [
+        {
+            "name": r.name,
+            "documented": r.documented,
+            "median": format_number(r.median),
+            "interval": f"{format_number(r.p5)} - {format_number(r.p95)}",
+            "inside": "-" if r.share_inside != r.share_inside else f"{r.share_inside:.0%}",
+            "status": r.status + (f": {r.why}" if r.why else ""),
+            "css": "pass" if r.passed else "fail",
+            "quote": r.quote,
+        }
+        for r in result.rows
+    ]
     passed = sum(r.passed for r in result.rows)
-    notes = [f"Dated series '{c.name}': {'PASS' if c.passed else 'FAIL'}"
-             f"{': ' + c.why if c.why else ''}; the 5-95% band covers {c.covered} of {c.points} "
-             f"points, mean width {c.relative_width:.2f} of the value, mean CRPS {c.model.cumulative:.2f} "
-             f"against {c.constant.cumulative:.2f} for a constant-rate Poisson forecast."
-             for c in result.series]
+    notes = [
+        f"Dated series '{c.name}': {'PASS' if c.passed else 'FAIL'}"
+        f"{': ' + c.why if c.why else ''}; the 5-95% band covers {c.covered} of {c.points} "
+        f"points, mean width {c.relative_width:.2f} of the value, mean CRPS {c.model.cumulative:.2f} "
+        f"against {c.constant.cumulative:.2f} for a constant-rate Poisson forecast."
+        for c in result.series
+    ]
     if result.story is not None:
-        notes.append(f"The documented story at once ({', '.join(result.story.targets)}): "
-                     f"{result.story.share:.0%} of replications (at least "
-                     f"{result.story.min_share:.0%} needed): {'PASS' if result.story.passed else 'FAIL'}.")
+        notes.append(
+            f"The documented story at once ({', '.join(result.story.targets)}): "
+            f"{result.story.share:.0%} of replications (at least "
+            f"{result.story.min_share:.0%} needed): {'PASS' if result.story.passed else 'FAIL'}."
+        )
     overridden = " (with this folder's --set overrides)" if m.get("overrides") else ""
-    return {"rows": rows, "notes": notes + result.notes,
-            "caption": f"The scenario as it ran{overridden}, {reps} replications of seed 20231017, "
-                       f"against {Path(tfile).name}: {passed} of {len(rows)} targets pass. A target "
-                       f"fails when the documented value lies in a tail of the simulated distribution "
-                       f"beyond {result.rules.tail_probability:g}, or too few replications land "
-                       "inside its documented set."}, ""
+    return {
+        "rows": rows,
+        "notes": notes + result.notes,
+        "caption": f"The scenario as it ran{overridden}, {reps} replications of seed 20231017, "
+        f"against {Path(tfile).name}: {passed} of {len(rows)} targets pass. A target "
+        f"fails when the documented value lies in a tail of the simulated distribution "
+        f"beyond {result.rules.tail_probability:g}, or too few replications land "
+        "inside its documented set.",
+    }, ""
 
 
 def _comparison_section(comp) -> dict | None:
     if comp is None:
         return None
     policies = list(dict.fromkeys(comp["policy"]))
-    keep = comp[comp["metric"].isin(["attacks", "us_killed", "militia_killed", "civilians_killed",
-                                     "outcome=halted"])]
+    keep = comp[
+        comp["metric"].isin(["attacks", "us_killed", "militia_killed", "civilians_killed", "outcome=halted"])
+    ]
     from sim.compare import format_difference
 
-    rows = [{"policy": r["policy"], "metric": r["metric"], "mean": format_number(r["mean"]),
-             "difference": format_difference(r)[0], "ci": format_difference(r)[1]}
-            for _, r in keep.iterrows() if r["policy"] != policies[0]]
+    rows = [
+        {
+            "policy": r["policy"],
+            "metric": r["metric"],
+            "mean": format_number(r["mean"]),
+            "difference": format_difference(r)[0],
+            "ci": format_difference(r)[1],
+        }
+        for _, r in keep.iterrows()
+        if r["policy"] != policies[0]
+    ]
     return {"reference": policies[0], "rows": rows}
-
-
 
 
 SWEEP_CAPTIONS = {
     "factor_response": "Each metric against each factor: the mean of every design point with its "
-                       "95% confidence interval, per policy.",
+    "95% confidence interval, per policy.",
     "factor_heatmap": "The factorial's grid: each metric's mean at every point, per policy.",
     "paired_by_point": "Each policy's paired difference from the first at every design point "
-                       "(common random numbers), with its 95% confidence interval.",
+    "(common random numbers), with its 95% confidence interval.",
     "sobol_indices": "Sobol indices (esim sensitivity): first-order and total, with 95% intervals.",
 }
 
@@ -343,30 +393,55 @@ def render_sweep_report(folder: str | Path) -> str:
     m = r.manifest
     figs = _embedded(sweep_figures(r), SWEEP_CAPTIONS, dpi=90)
     factors = list(r.design.columns)
-    what = [("sweep", f"{m.get('sweep')} ({m.get('sweep_file')})"),
-            ("factors", ", ".join(f"{n} = {k}" for n, k in m.get("factors", {}).items()) or "none"),
-            ("design", f"{m.get('design', '?')}, {m.get('points')} points"),
-            ("policies", ", ".join(m.get("policies", []))),
-            ("replications", f"{m.get('reps')} per point and policy; {len(r.summary):,} done"),
-            ("seed", str(m.get("seed"))),
-            ("command", "esim " + " ".join(m.get("command", [])))]
+    what = [
+        ("sweep", f"{m.get('sweep')} ({m.get('sweep_file')})"),
+        ("factors", ", ".join(f"{n} = {k}" for n, k in m.get("factors", {}).items()) or "none"),
+        ("design", f"{m.get('design', '?')}, {m.get('points')} points"),
+        ("policies", ", ".join(m.get("policies", []))),
+        ("replications", f"{m.get('reps')} per point and policy; {len(r.summary):,} done"),
+        ("seed", str(m.get("seed"))),
+        ("command", "esim " + " ".join(m.get("command", []))),
+    ]
     rows = []
     if not r.summary.empty:
         table = aggregate(r.summary, r.design, SWEEP_METRICS)
         for (point, policy), g in table.groupby(["point", "policy"], sort=True):
             by = g.set_index("metric")
-            rows.append([str(point), *(f"{r.design.at[point, f]:.4g}" for f in factors), policy,
-                         *(f"{by.at[x, 'mean']:.3g} [{by.at[x, 'ci_low']:.3g}, {by.at[x, 'ci_high']:.3g}]"
-                           for x in SWEEP_METRICS)])
+            rows.append(
+                [
+                    str(point),
+                    *(f"{r.design.at[point, f]:.4g}" for f in factors),
+                    policy,
+                    *(
+                        f"{by.at[x, 'mean']:.3g} [{by.at[x, 'ci_low']:.3g}, {by.at[x, 'ci_high']:.3g}]"
+                        for x in SWEEP_METRICS
+                    ),
+                ]
+            )
     sobol, warnings = [], []
     if r.sobol is not None:
-        sobol = [{"policy": x["policy"], "metric": x["metric"], "factor": x["factor"],
-                  "S1": f"{x['S1']:.2f} ±{x['S1_conf']:.2f}", "ST": f"{x['ST']:.2f} ±{x['ST_conf']:.2f}",
-                  "noise": f"{x['noise_share']:.1%}"} for _, x in r.sobol.iterrows()]
+        sobol = [
+            {
+                "policy": x["policy"],
+                "metric": x["metric"],
+                "factor": x["factor"],
+                "S1": f"{x['S1']:.2f} ±{x['S1_conf']:.2f}",
+                "ST": f"{x['ST']:.2f} ±{x['ST_conf']:.2f}",
+                "noise": f"{x['noise_share']:.1%}",
+            }
+            for _, x in r.sobol.iterrows()
+        ]
         warnings = sobol_warnings(r.sobol, max(1, m.get("points", 1) // (len(factors) + 2)))
-    return SWEEP_TEMPLATE.render(title=f"escalation-sim: {r.label}", what=what, figures=figs,
-                                 columns=["point", *factors, "policy", *SWEEP_METRICS], rows=rows,
-                                 sobol=sobol, warnings=warnings, css=_CSS)
+    return SWEEP_TEMPLATE.render(
+        title=f"escalation-sim: {r.label}",
+        what=what,
+        figures=figs,
+        columns=["point", *factors, "policy", *SWEEP_METRICS],
+        rows=rows,
+        sobol=sobol,
+        warnings=warnings,
+        css=_CSS,
+    )
 
 
 def write_report(folder: str | Path, out: str | Path, check_reps: int = 200) -> Path:

@@ -71,9 +71,11 @@ def load_results(folder: str | Path) -> Results:
     if (folder / "manifest.json").is_file():
         problems = verify_folder(folder)
         if problems:
-            raise FolderError(f"{folder}: {problems[0]}"
-                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-                              + ": the folder was changed after it was written; run it again")
+            raise FolderError(
+                f"{folder}: {problems[0]}"
+                + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                + ": the folder was changed after it was written; run it again"
+            )
     scenario = load_scenario(folder / "scenario.resolved.toml")
     summary = pd.read_parquet(folder / "summary.parquet")
     events = pd.read_parquet(folder / "events.parquet") if (folder / "events.parquet").is_file() else None
@@ -95,12 +97,21 @@ def load_results(folder: str | Path) -> Results:
         src = folder / "scenario.sources.json"
         if src.is_file():
             sources[scenario.meta.name] = json.loads(src.read_text(encoding="utf-8"))
-    return Results(folder, scenario, summary, events, pd.read_parquet(comp) if comp.is_file() else None,
-                   manifest, scenarios, sources)
+    return Results(
+        folder,
+        scenario,
+        summary,
+        events,
+        pd.read_parquet(comp) if comp.is_file() else None,
+        manifest,
+        scenarios,
+        sources,
+    )
 
 
-def _dates(s: Scenario, days: np.ndarray) -> list[dt.date]:
-    return [s.meta.start_date + dt.timedelta(days=int(d)) for d in days]
+def _dates(s: Scenario, days: np.ndarray) -> np.ndarray:
+    """Calendar days (numpy datetime64[D]) of the scenario's day numbers."""
+    return np.datetime64(s.meta.start_date, "D") + np.asarray(days, dtype="timedelta64[D]")
 
 
 def _groups(frame: pd.DataFrame, name: str) -> list[tuple[str, pd.DataFrame]]:
@@ -136,13 +147,15 @@ def _title(s: Scenario, what: str, n: int | None = None) -> str:
     return f"{s.meta.name}: {what}" + (f" ({n} replications)" if n is not None else "")
 
 
-POLICY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-                  "#7f7f7f")
+POLICY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
-def cumulative_attacks(events: pd.DataFrame, s: Scenario,
-                       documented: list[tuple[dt.date, float, str]] | None = None,
-                       label: str | None = None) -> Figure:
+def cumulative_attacks(
+    events: pd.DataFrame,
+    s: Scenario,
+    documented: list[tuple[dt.date, float, str]] | None = None,
+    label: str | None = None,
+) -> Figure:
     """Cumulative attacks: median and 5-95% band over replications (one of each per scenario of a
     comparison), with documented points."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -158,11 +171,13 @@ def cumulative_attacks(events: pd.DataFrame, s: Scenario,
         ax.fill_between(x, lo, hi, alpha=0.2, color=colour, label=f"{what}5-95% of replications")
         ax.plot(x, med, lw=2, color=colour, label=f"{what}median")
     for when, value, text in documented or []:
-        ax.plot([when], [value], "o", color="black")
-        ax.annotate(text, (when, value), textcoords="offset points", xytext=(-10, 8), ha="right",
-                    fontsize=8)
-    ax.set_title(_title(s, "cumulative militia attacks", n) if len(groups) == 1 else
-                 f"cumulative militia attacks per scenario ({n} replications each)")
+        ax.plot([np.datetime64(when, "D")], [value], "o", color="black")
+        ax.annotate(text, (when, value), textcoords="offset points", xytext=(-10, 8), ha="right", fontsize=8)
+    ax.set_title(
+        _title(s, "cumulative militia attacks", n)
+        if len(groups) == 1
+        else f"cumulative militia attacks per scenario ({n} replications each)"
+    )
     ax.set_ylabel("attacks")
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=7)
@@ -176,8 +191,9 @@ def weekly_attacks_and_strikes(events: pd.DataFrame, s: Scenario, label: str | N
     """Mean attacks and US strikes per week, over replications; one panel per scenario of a
     comparison, on the same axes. Both axes start at 0."""
     groups = _groups(events, s.meta.name)
-    fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.6 * len(groups) + 1.2), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(8, 2.6 * len(groups) + 1.2), squeeze=False, sharex=True, sharey=True
+    )
     weekly = []
     for _, rows in groups:
         attacks = _daily_counts(rows, s, "attack").mean(axis=0)
@@ -196,11 +212,14 @@ def weekly_attacks_and_strikes(events: pd.DataFrame, s: Scenario, label: str | N
         ax.set_ylim(bottom=0)
         ax.set_ylabel("attacks / week")
         ax2.set_ylabel("US strikes / week")
-        ax.set_title(name if len(groups) > 1 else _title(s, "weekly attacks against US strikes "
-                                                           "(means over replications)"), fontsize=10)
+        ax.set_title(
+            name
+            if len(groups) > 1
+            else _title(s, "weekly attacks against US strikes (means over replications)"),
+            fontsize=10,
+        )
     handles = axes[0, 0].get_legend_handles_labels()[0] + twins[0].get_legend_handles_labels()[0]
-    axes[0, 0].legend(handles, ["militia attacks (mean)", "US strikes (mean)"], loc="upper right",
-                      fontsize=7)
+    axes[0, 0].legend(handles, ["militia attacks (mean)", "US strikes (mean)"], loc="upper right", fontsize=7)
     if len(groups) > 1:
         fig.suptitle("weekly attacks against US strikes, means over replications")
     fig.autofmt_xdate()
@@ -227,19 +246,22 @@ def ladder_over_time(events: pd.DataFrame, s: Scenario, label: str | None = None
     """Share of replications at each rung of the escalation ladder, day by day (one panel per
     scenario of a comparison); the legend sits beside the plot, not over it."""
     groups = _groups(events, s.meta.name)
-    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.4 * len(groups) + 1.4), squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 2.4 * len(groups) + 1.4), squeeze=False, sharex=True)
     n_days = int(round(s.horizon_hours / 24.0))
     for ax, (name, rows) in zip(axes[:, 0], groups, strict=True):
-        ax.stackplot(_dates(s, np.arange(n_days)), ladder_shares(rows, s), colors=RUNG_COLOURS,
-                     labels=[r.label.replace("_", " ") for r in Rung])
+        ax.stackplot(
+            _dates(s, np.arange(n_days)),
+            ladder_shares(rows, s),
+            colors=RUNG_COLOURS,
+            labels=[r.label.replace("_", " ") for r in Rung],
+        )
         ax.set_ylim(0, 1)
         ax.set_ylabel("share of runs")
-        ax.set_title(name if len(groups) > 1 else _title(s, "the escalation ladder over time"),
-                     fontsize=10)
+        ax.set_title(name if len(groups) > 1 else _title(s, "the escalation ladder over time"), fontsize=10)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="center right", fontsize=7, title="current rung",
-               title_fontsize=7)
+    fig.legend(
+        handles[::-1], labels[::-1], loc="center right", fontsize=7, title="current rung", title_fontsize=7
+    )
     if len(groups) > 1:
         fig.suptitle("the escalation ladder over time")
     fig.autofmt_xdate()
@@ -255,8 +277,9 @@ def _bomber_rep(events: pd.DataFrame, rep: int | None) -> int | None:
     return int(flown.iloc[0]) if len(flown) else None
 
 
-def sortie_timeline(events: pd.DataFrame, s: Scenario, rep: int | None = None,
-                    label: str | None = None) -> Figure:
+def sortie_timeline(
+    events: pd.DataFrame, s: Scenario, rep: int | None = None, label: str | None = None
+) -> Figure:
     """The B-1B missions: left, each bomber package of one replication (the first that flew one,
     unless ``rep`` says), on a scale of hours from its decision: deciding, generation, outbound
     legs with their refuellings, time over target, inbound legs, landing; right, over every
@@ -271,11 +294,19 @@ def sortie_timeline(events: pd.DataFrame, s: Scenario, rep: int | None = None,
     bombers = events[events["asset"] == "bomber"]
     rep = _bomber_rep(events, rep)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
-    colours = {"deciding": "#e0e0e0", "generation": "#bdbdbd", "outbound": "#6baed6",
-               "over target": "#de2d26", "inbound": "#9ecae1"}
+    colours = {
+        "deciding": "#e0e0e0",
+        "generation": "#bdbdbd",
+        "outbound": "#6baed6",
+        "over target": "#de2d26",
+        "inbound": "#9ecae1",
+    }
     mine = bombers[bombers["rep"] == rep] if rep is not None else bombers.iloc[0:0]
-    packages = sorted(p for p in mine["package"].unique() if p >= 0 and
-                      (mine[(mine["package"] == p)]["event"] == "takeoff").any())
+    packages = sorted(
+        p
+        for p in mine["package"].unique()
+        if p >= 0 and (mine[(mine["package"] == p)]["event"] == "takeoff").any()
+    )
     gen_rows = mine[mine["event"] == "generation"]
     start = s.meta.start_date
     labels = []
@@ -294,17 +325,32 @@ def sortie_timeline(events: pd.DataFrame, s: Scenario, rep: int | None = None,
             before = gen_rows[gen_rows["t_hours"] <= (off or 0.0)]
             gen = float(before["t_hours"].max()) if len(before) else None
         over = None if tot is None else tot + s.b1b.time_over_target_hours
-        segments = [("deciding", origin, off if gen is None else max(origin, min(gen, off or gen))),
-                    ("generation", None if gen is None else max(gen, origin), off),
-                    ("outbound", off, tot), ("over target", tot, over), ("inbound", over, land)]
+        segments = [
+            ("deciding", origin, off if gen is None else max(origin, min(gen, off or gen))),
+            ("generation", None if gen is None else max(gen, origin), off),
+            ("outbound", off, tot),
+            ("over target", tot, over),
+            ("inbound", over, land),
+        ]
         for kind, a, b in segments:
             if a is not None and b is not None and b > a:
-                ax.barh(y, b - a, left=a - origin, color=colours[kind], height=0.6,
-                        label=None if kind in shown else kind)
+                ax.barh(
+                    y,
+                    b - a,
+                    left=a - origin,
+                    color=colours[kind],
+                    height=0.6,
+                    label=None if kind in shown else kind,
+                )
                 shown.add(kind)
         refuel = (p.loc[p["event"] == "refuel", "t_hours"].drop_duplicates() - origin).to_numpy()
-        ax.plot(refuel, [y] * len(refuel), "k|", markersize=16,
-                label=None if "refuelling" in shown else "refuelling")
+        ax.plot(
+            refuel,
+            [y] * len(refuel),
+            "k|",
+            markersize=16,
+            label=None if "refuelling" in shown else "refuelling",
+        )
         shown.add("refuelling")
         when = start + dt.timedelta(hours=origin)
         labels.append(f"package {int(pkg)}\n{when:%Y-%m-%d}")
@@ -314,12 +360,20 @@ def sortie_timeline(events: pd.DataFrame, s: Scenario, rep: int | None = None,
         ax.set_xlim(left=0)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=6, fontsize=7, frameon=False)
     else:
-        ax.text(0.5, 0.5, "no B-1B mission flew in this scenario", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no B-1B mission flew in this scenario",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         ax.set_yticks([])
     ax.set_xlabel("hours from the US decision")
-    ax.set_title(f"{name}: B-1B missions of replication {rep}" if rep is not None else
-                 f"{name}: B-1B missions", fontsize=10)
+    ax.set_title(
+        f"{name}: B-1B missions of replication {rep}" if rep is not None else f"{name}: B-1B missions",
+        fontsize=10,
+    )
     dec = bombers[bombers["event"] == "decision"][["rep", "package", "t_hours"]]
     hit = bombers[bombers["event"] == "time_over_target"][["rep", "package", "t_hours"]]
     lag = dec.merge(hit, on=["rep", "package"], suffixes=("_decision", "_target"))
@@ -327,8 +381,11 @@ def sortie_timeline(events: pd.DataFrame, s: Scenario, rep: int | None = None,
     if len(hours):
         ax2.hist(hours, bins=20, color="#6baed6")
         ax2.axvline(float(np.median(hours)), color="black", lw=1)
-        ax2.set_title(f"decision to bombs on target, all replications\n(median {np.median(hours):.0f} h,"
-                      f" {len(hours)} missions)", fontsize=9)
+        ax2.set_title(
+            f"decision to bombs on target, all replications\n(median {np.median(hours):.0f} h,"
+            f" {len(hours)} missions)",
+            fontsize=9,
+        )
     else:
         ax2.set_title("no B-1B mission in any replication", fontsize=9)
     ax2.set_xlabel("hours")
@@ -351,10 +408,15 @@ def outcomes(summary: pd.DataFrame, s: Scenario, label: str | None = None) -> Fi
         shares = [float((rows["outcome"] == n).mean()) for n in names]
         colour = POLICY_COLOURS[i % len(POLICY_COLOURS)] if len(groups) > 1 else None
         x = np.arange(len(names)) + (i - (len(groups) - 1) / 2) * width
-        ax1.bar(x, shares, width=width, label=name,
-                color=colour or ["#31a354", "#fdae6b", "#de2d26"])
-        ax2.hist(rows["attacks"].dropna(), bins=bins, histtype="step" if len(groups) > 1 else "bar",
-                 lw=1.5, color=colour or "#6baed6", label=name)
+        ax1.bar(x, shares, width=width, label=name, color=colour or ["#31a354", "#fdae6b", "#de2d26"])
+        ax2.hist(
+            rows["attacks"].dropna(),
+            bins=bins,
+            histtype="step" if len(groups) > 1 else "bar",
+            lw=1.5,
+            color=colour or "#6baed6",
+            label=name,
+        )
     ax1.set_xticks(range(len(names)), names)
     ax1.set_ylim(0, 1)
     ax1.set_ylabel("share of replications")
@@ -374,16 +436,18 @@ def outcomes(summary: pd.DataFrame, s: Scenario, label: str | None = None) -> Fi
     return fig
 
 
-def forest(comparison: pd.DataFrame, metrics: tuple[str, ...] = ("attacks", "us_killed",
-                                                                   "militia_killed",
-                                                                   "outcome=halted"),
-           label: str | None = None) -> Figure:
+def forest(
+    comparison: pd.DataFrame,
+    metrics: tuple[str, ...] = ("attacks", "us_killed", "militia_killed", "outcome=halted"),
+    label: str | None = None,
+) -> Figure:
     """Paired differences from the reference scenario, with 95% confidence intervals."""
     comp = comparison[comparison["metric"].isin(metrics)]
     policies = list(dict.fromkeys(comp["policy"]))
     reference, others = policies[0], policies[1:]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3 * len(metrics), 0.6 * len(others) + 2.1),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3 * len(metrics), 0.6 * len(others) + 2.1), squeeze=False
+    )
     for ax, m in zip(axes[0], metrics, strict=True):
         rows = comp[comp["metric"] == m].set_index("policy")
         for y, pol in enumerate(others):
@@ -392,8 +456,7 @@ def forest(comparison: pd.DataFrame, metrics: tuple[str, ...] = ("attacks", "us_
             r = rows.loc[pol]
             lo = r["ci_low"] if r["ci_low"] == r["ci_low"] else r["difference"]
             hi = r["ci_high"] if r["ci_high"] == r["ci_high"] else r["difference"]
-            ax.errorbar(r["difference"], y, xerr=[[r["difference"] - lo], [hi - r["difference"]]],
-                        fmt="o")
+            ax.errorbar(r["difference"], y, xerr=[[r["difference"] - lo], [hi - r["difference"]]], fmt="o")
         ax.axvline(0, color="grey", lw=1)
         ax.set_yticks(range(len(others)), others if ax is axes[0][0] else [""] * len(others))
         ax.set_ylim(-0.5, len(others) - 0.5)

@@ -169,8 +169,7 @@ def _allowed_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
 
 
 #: Keys that moved, by their old key path: what an older scenario file gets told.
-MOVED = {("militia", "dormancy"): "the halt is now the patron's decision: see [patron] "
-                                  "(sim/model/patron.py)"}
+MOVED = {("militia", "dormancy"): "the halt is now the patron's decision: see [patron] (sim/model/patron.py)"}
 
 
 def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> tuple[tuple, str]:

@@ -20,15 +20,30 @@ from pydantic_core import PydanticUndefined
 from sim.scenario.schema import Scenario
 
 #: A key's unit, from the end of its name (the project's convention).
-UNITS = (("_per_day", "per day"), ("_hours", "hours"), ("_days", "days"), ("_miles", "miles"),
-         ("_m", "metres"), ("_date", "ISO date"), ("_probability", "probability (0-1)"),
-         ("_share", "share (0-1)"))
+UNITS = (
+    ("_per_day", "per day"),
+    ("_hours", "hours"),
+    ("_days", "days"),
+    ("_miles", "miles"),
+    ("_m", "metres"),
+    ("_date", "ISO date"),
+    ("_probability", "probability (0-1)"),
+    ("_share", "share (0-1)"),
+)
 
 #: The name shown for the keys of a table whose keys the user chooses.
-PLACEHOLDERS = {"drivers": "<driver>", "weapons": "<weapon>", "bases": "<base>",
-                "scripted_attacks": "<attack>", "packages": "<severity>", "munitions": "<munition>",
-                "types": "<type>", "facilities": "<facility>", "intercept_probability": "<weapon>",
-                "weapons_per_aircraft": "<munition>"}
+PLACEHOLDERS = {
+    "drivers": "<driver>",
+    "weapons": "<weapon>",
+    "bases": "<base>",
+    "scripted_attacks": "<attack>",
+    "packages": "<severity>",
+    "munitions": "<munition>",
+    "types": "<type>",
+    "facilities": "<facility>",
+    "intercept_probability": "<weapon>",
+    "weapons_per_aircraft": "<munition>",
+}
 
 
 def _unit(name: str, bounds: str) -> str:
@@ -42,7 +57,7 @@ def _unit(name: str, bounds: str) -> str:
     return ""
 
 
-def _num(x: float) -> str:
+def _num(x: Any) -> str:
     return f"{x:,.10g}"
 
 
@@ -72,8 +87,14 @@ def _type(annotation: Any) -> str:
     if get_origin(annotation) is typing.Annotated:
         return _type(get_args(annotation)[0])
     name = getattr(annotation, "__name__", str(annotation))
-    return {"float": "number", "int": "integer", "bool": "true / false", "str": "text",
-            "date": "date", "datetime": "date and time"}.get(name, name)
+    return {
+        "float": "number",
+        "int": "integer",
+        "bool": "true / false",
+        "str": "text",
+        "date": "date",
+        "datetime": "date and time",
+    }.get(name, name)
 
 
 def _default(info) -> str:
@@ -102,26 +123,55 @@ def _rows(model: type[BaseModel], prefix: str, concrete: str) -> list[dict]:
         if get_origin(ann) is dict:
             key_type, value = get_args(ann)
             holder = PLACEHOLDERS.get(name, "<key>")
-            one_of = (f" `{holder}` is one of: {', '.join(get_args(key_type))}."
-                      if get_origin(key_type) is Literal else "")
+            one_of = (
+                f" `{holder}` is one of: {', '.join(get_args(key_type))}."
+                if get_origin(key_type) is Literal
+                else ""
+            )
             if isinstance(value, type) and issubclass(value, BaseModel):
-                out.append({"key": f"{path}.{holder}", "kind": "table", "model": value,
-                            "concrete": here, "info": info, "one_of": one_of})
+                out.append(
+                    {
+                        "key": f"{path}.{holder}",
+                        "kind": "table",
+                        "model": value,
+                        "concrete": here,
+                        "info": info,
+                        "one_of": one_of,
+                    }
+                )
                 out.extend(_rows(value, f"{path}.{holder}.", f"{here}.*."))
                 continue
             bounds = _bounds(typing.get_args(value)[1]) if get_origin(value) is typing.Annotated else ""
-            out.append({"key": f"{path}.{holder}", "kind": "leaf", "type": _type(value),
-                        "bounds": bounds, "unit": _unit(name, bounds), "default": _default(info),
-                        "description": (info.description or "") + one_of, "concrete": here})
+            out.append(
+                {
+                    "key": f"{path}.{holder}",
+                    "kind": "leaf",
+                    "type": _type(value),
+                    "bounds": bounds,
+                    "unit": _unit(name, bounds),
+                    "default": _default(info),
+                    "description": (info.description or "") + one_of,
+                    "concrete": here,
+                }
+            )
             continue
         if get_origin(ann) is typing.Annotated:
             inner = get_args(ann)
             bounds = _bounds(inner[1]) if len(inner) > 1 else _bounds(info)
         else:
             bounds = _bounds(info)
-        out.append({"key": path, "kind": "leaf", "type": _type(ann), "bounds": bounds,
-                    "unit": _unit(name, bounds), "default": _default(info),
-                    "description": info.description or "", "concrete": here})
+        out.append(
+            {
+                "key": path,
+                "kind": "leaf",
+                "type": _type(ann),
+                "bounds": bounds,
+                "unit": _unit(name, bounds),
+                "default": _default(info),
+                "description": info.description or "",
+                "concrete": here,
+            }
+        )
     return out
 
 
@@ -140,7 +190,7 @@ def markdown(baseline: str | Path = "scenarios/baseline.toml") -> str:
         "Generated from the scenario schema (`sim/scenario/schema.py`) by "
         "`python -m sim.scenario.reference` (`make docs`); a test checks that this file is current.",
         "Every key of a scenario file: its type and bounds (a value outside them is refused with one "
-        "line naming the file, the key and the reason), its unit, its default (\"required\": the "
+        'line naming the file, the key and the reason), its unit, its default ("required": the '
         "file must set it), what it means, and the value and source comment of "
         "`scenarios/baseline.toml` (article, record, facts §N: docs/sources.md; fitted: "
         "calibration/fitted.toml; assumption: ours). `<...>` stands for a key you choose (a base, a "
@@ -152,15 +202,17 @@ def markdown(baseline: str | Path = "scenarios/baseline.toml") -> str:
         top = row["key"].split(".")[0]
         if top != section:
             section = top
-            doc = (Scenario.model_fields[top].annotation.__doc__ or "")
+            doc = Scenario.model_fields[top].annotation.__doc__ or ""
             model = Scenario.model_fields[top].annotation
             if get_origin(model) is dict:
-                doc = (get_args(model)[1].__doc__ or "")
+                doc = get_args(model)[1].__doc__ or ""
             lines += ["", f"## `[{top}]`", ""]
             if doc.strip():
                 lines += [" ".join(doc.strip().split()), ""]
-            lines += ["| key | type | bounds | unit | default | meaning | baseline value and source |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "| key | type | bounds | unit | default | meaning | baseline value and source |",
+                "|---|---|---|---|---|---|---|",
+            ]
         if row["kind"] == "table":
             doc = " ".join((row["model"].__doc__ or "").split()) + row["one_of"]
             lines.append(f"| `{row['key']}` | table | | | {_default(row['info'])} | {_cell(doc)} | |")
@@ -169,15 +221,20 @@ def markdown(baseline: str | Path = "scenarios/baseline.toml") -> str:
         concrete = row["concrete"]
         if "*" in concrete:
             head, tail = concrete.split(".*.", 1)
-            hits = [k for k in sources if k.startswith(f"{head}.") and k.endswith(f".{tail}")
-                    and k.count(".") == concrete.count(".")]
+            hits = [
+                k
+                for k in sources
+                if k.startswith(f"{head}.") and k.endswith(f".{tail}") and k.count(".") == concrete.count(".")
+            ]
             if hits:
                 base = f"per entry ({len(hits)} in the baseline)"
         elif concrete in sources:
             r = sources[concrete]
             base = f"{r['value']}" + (f" — {r['source']}" if r["source"] else "")
-        lines.append(f"| `{row['key']}` | {row['type']} | {row['bounds']} | {row['unit']} | "
-                     f"{_cell(row['default'])} | {_cell(row['description'])} | {_cell(base)} |")
+        lines.append(
+            f"| `{row['key']}` | {row['type']} | {row['bounds']} | {row['unit']} | "
+            f"{_cell(row['default'])} | {_cell(row['description'])} | {_cell(base)} |"
+        )
     return "\n".join(lines) + "\n"
 
 

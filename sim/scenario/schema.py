@@ -38,7 +38,7 @@ Policy = Literal["severity_triggered", "proportional", "deaths_only", "never"]
 
 COUNTRIES: tuple[str, ...] = get_args(Country)
 WEAPON_TYPES: tuple[str, ...] = get_args(WeaponType)
-SEVERITY_LEVELS: tuple[str, ...] = get_args(SeverityLevel)
+SEVERITY_LEVELS: tuple[SeverityLevel, ...] = get_args(SeverityLevel)
 
 
 class Section(BaseModel):
@@ -92,18 +92,23 @@ class Patron(Section):
 
     enabled: bool = Field(description="false: no halt is ever ordered")
     us_killed_threshold: PositiveInt = Field(
-        description="US killed in the campaign from which the patron weighs a halt")
+        description="US killed in the campaign from which the patron weighs a halt"
+    )
     requires_us_response: bool = Field(
-        description="the order also needs a US response in preparation (the threat of one)")
+        description="the order also needs a US response in preparation (the threat of one)"
+    )
     min_response_severity: SeverityLevel = Field(
-        description="a US response to an attack of this severity or worse is the threat")
+        description="a US response to an attack of this severity or worse is the threat"
+    )
     order_probability: Probability = Field(description="chance that the patron orders the halt")
     order_lag: LogNormalHours = Field(description="from the trigger to the order")
     leading_group_share: Probability = Field(
-        description="share of the attacks that stop at the order (the leading group)")
+        description="share of the attacks that stop at the order (the leading group)"
+    )
     compliance: LogNormalDays = Field(description="from the order until every group complies")
     holdout_rate_multiplier: Probability = Field(
-        description="attack rate once every group complies, as a share of the usual rate")
+        description="attack rate once every group complies, as a share of the usual rate"
+    )
     duration: LogNormalDays = Field(description="from the order to the end of the halt")
 
 
@@ -133,8 +138,7 @@ class WeaponProfile(Section):
     """One militia weapon type."""
 
     share: NonNegative = Field(description="relative frequency among attacks")
-    salvo_mean: Annotated[float, Field(ge=1.0, le=1000.0)] = Field(
-        description="mean projectiles per attack")
+    salvo_mean: Annotated[float, Field(ge=1.0, le=1000.0)] = Field(description="mean projectiles per attack")
     harm_probability_per_hit: Probability = Field(
         description="chance that one projectile that is not intercepted harms US personnel"
     )
@@ -147,13 +151,17 @@ class Casualties(Section):
     injured_log_sigma: NonNegative
     killed_probability: Probability = Field(description="chance that a harmful attack kills")
     killed_mean: Annotated[float, Field(ge=1.0, le=10_000.0)] = Field(
-        description="mean killed in a lethal attack")
+        description="mean killed in a lethal attack"
+    )
     late_diagnosis_share: Probability = Field(
-        0.0, description="share of the injured diagnosed later (mostly brain injuries): reported "
-                         "diagnosis_delay after the attack")
+        0.0,
+        description="share of the injured diagnosed later (mostly brain injuries): reported "
+        "diagnosis_delay after the attack",
+    )
     diagnosis_delay: LogNormalDays = Field(
         LogNormalDays(median_days=7.0, log_sigma=0.5),
-        description="from the attack to the report of its late-diagnosed injured")
+        description="from the attack to the report of its late-diagnosed injured",
+    )
 
 
 class SeverityThresholds(Section):
@@ -190,13 +198,20 @@ class ScriptedAttack(Section):
     us_killed: NonNegativeInt
     us_injured: NonNegativeInt
     source: str = ""
-    enabled: bool = Field(True, description="false: the attack does not happen (a scenario that "
-                                            "extends another, for another period)")
-    engaged: bool = Field(False, description="aircraft in theatre engaged its launch team (under "
-                                             "a policy that engages launch teams at all)")
+    enabled: bool = Field(
+        True,
+        description="false: the attack does not happen (a scenario that extends another, for another period)",
+    )
+    engaged: bool = Field(
+        False,
+        description="aircraft in theatre engaged its launch team (under "
+        "a policy that engages launch teams at all)",
+    )
     later_diagnoses: bool = Field(
-        True, description="us_injured is the first report: injuries diagnosed later come on top "
-                          "(attacks.casualties.late_diagnosis_share); false: it is the final count")
+        True,
+        description="us_injured is the first report: injuries diagnosed later come on top "
+        "(attacks.casualties.late_diagnosis_share); false: it is the final count",
+    )
 
 
 class Package(Section):
@@ -241,14 +256,16 @@ class TargetedStrike(Section):
     munitions: PositiveInt
     capacity_loss: Probability
     standalone_per_day: RatePerDay = Field(
-        0.0, description="rate of strikes on commanders ordered on their own, without a package")
+        0.0, description="rate of strikes on commanders ordered on their own, without a package"
+    )
 
 
 class SelfDefense(Section):
     """Immediate engagements of launch teams by aircraft or armed drones already in theatre."""
 
     engagement_probability: Probability = Field(
-        description="chance that an attack's launch team is found and engaged")
+        description="chance that an attack's launch team is found and engaged"
+    )
     lag: LogNormalHours = Field(description="from the attack to the engagement")
     killed_mean: NonNegative = Field(description="militia killed in an engagement, mean")
     capacity_loss: Probability
@@ -269,7 +286,8 @@ class Command(Section):
 
     policy: Policy
     min_severity: SeverityLevel = Field(
-        description="lowest severity answered under the severity_triggered policy")
+        description="lowest severity answered under the severity_triggered policy"
+    )
     decision_lag: DecisionLags
     packages: dict[SeverityLevel, Package]
     warning: Warning
@@ -290,7 +308,8 @@ class B1B(Section):
     availability_recheck_hours: RecheckHours
     generation: LogNormalHours
     generation_on_warning_order: bool = Field(
-        description="generation starts when the decision starts (a warning order), not after it")
+        description="generation starts when the decision starts (a warning order), not after it"
+    )
     round_trip_miles: Positive
     block_time_hours: Positive
     refuellings_per_leg: NonNegativeInt
@@ -342,8 +361,9 @@ class Facility(Section):
     name: str
     country: Country
     weight: NonNegative = Field(description="relative chance of being chosen for a package")
-    occupancy_factor: Multiplier = Field(1.0, description="multiplier on the occupants of its targets "
-                                                           "(a headquarters holds more people)")
+    occupancy_factor: Multiplier = Field(
+        1.0, description="multiplier on the occupants of its targets (a headquarters holds more people)"
+    )
 
 
 class Targets(Section):
@@ -409,8 +429,9 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
         return "meta.end_date", f"{s.meta.end_date} is before meta.start_date {s.meta.start_date}"
     days = (s.meta.end_date - s.meta.start_date).days + 1
     if days > MAX_SCENARIO_DAYS:
-        return "meta.end_date", (f"the scenario spans {days:,} days; at most {MAX_SCENARIO_DAYS:,} "
-                                 "(ten years)")
+        return "meta.end_date", (
+            f"the scenario spans {days:,} days; at most {MAX_SCENARIO_DAYS:,} (ten years)"
+        )
     for key, d in s.drivers.items():
         if d.end_date < d.start_date:
             return f"drivers.{key}.end_date", "is before its start_date"
@@ -444,8 +465,10 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
     if s.theatre.munition not in s.munitions:
         return "theatre.munition", f"'{s.theatre.munition}' is not a key of [munitions]"
     bomber = s.b1b
-    if (2 * bomber.refuellings_per_leg * bomber.refuelling_hours + bomber.time_over_target_hours
-            >= bomber.block_time_hours):
+    if (
+        2 * bomber.refuellings_per_leg * bomber.refuelling_hours + bomber.time_over_target_hours
+        >= bomber.block_time_hours
+    ):
         return "b1b.block_time_hours", "shorter than the refuellings and time over target it holds"
     if not any(t.share > 0 for t in s.targets.types.values()):
         return "targets.types", "at least one target type needs a share above 0"

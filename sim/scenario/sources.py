@@ -70,8 +70,9 @@ def _comments(path: Path, known: dict) -> dict[str, tuple[str, str]]:
                 last = key
                 continue
         m = _CONTINUATION.match(line)
-        if m and last is not None and line.lstrip().startswith("#") and len(line) - len(
-                line.lstrip()) > 20:  # an indented comment that goes on from the line above
+        if (
+            m and last is not None and line.lstrip().startswith("#") and len(line) - len(line.lstrip()) > 20
+        ):  # an indented comment that goes on from the line above
             text, file = out[last]
             out[last] = (f"{text} {m.group('text').strip()}", file)
             continue
@@ -86,8 +87,9 @@ def _comments(path: Path, known: dict) -> dict[str, tuple[str, str]]:
     return out
 
 
-def scenario_sources(path: str | Path, overrides: Iterable[str] = (),
-                     scenario: Scenario | None = None) -> list[dict]:
+def scenario_sources(
+    path: str | Path, overrides: Iterable[str] = (), scenario: Scenario | None = None
+) -> list[dict]:
     """One row per key written in the scenario's files (or set with ``--set``), in file order:
     ``key``, ``value`` (the resolved value that ran), ``source`` (the comment that names where it
     comes from, the nearest one along the ``extends`` chain), ``file`` (the file that set it, or
@@ -112,17 +114,21 @@ def scenario_sources(path: str | Path, overrides: Iterable[str] = (),
         key = ".".join(keys)
         found, before = _lookup(plain, keys)
         row = rows.setdefault(key, {"key": key, "source": "", "file": SET_SOURCE})
-        row.update(file=SET_SOURCE, override=True,
-                   file_value=format_value(before) if found else "")
+        row.update(file=SET_SOURCE, override=True, file_value=format_value(before) if found else "")
     out = []
     for key, row in rows.items():
         found, value = _lookup(resolved, key.split("."))
-        if isinstance(value, dict) and not row.get("override") and row["source"] and any(
-                k.startswith(f"{key}.") for k in rows):
+        if (
+            isinstance(value, dict)
+            and not row.get("override")
+            and row["source"]
+            and any(k.startswith(f"{key}.") for k in rows)
+        ):
             out.append({**row, "value": "", "override": False, "file_value": ""})  # a table's source
             continue
-        out.append({"override": False, "file_value": "", **row,
-                    "value": format_value(value) if found else ""})
+        out.append(
+            {"override": False, "file_value": "", **row, "value": format_value(value) if found else ""}
+        )
     return out
 
 
@@ -131,6 +137,9 @@ def uses_fitted(path: str | Path) -> str:
     folder's parent, as written), or '' when it uses no calibration."""
     for file in extends_chain(path):
         if file.name == FITTED_FILE:
-            return str(file.resolve().relative_to(Path.cwd().resolve())) if file.resolve().is_relative_to(
-                Path.cwd().resolve()) else str(file.resolve())
+            return (
+                str(file.resolve().relative_to(Path.cwd().resolve()))
+                if file.resolve().is_relative_to(Path.cwd().resolve())
+                else str(file.resolve())
+            )
     return ""

@@ -64,8 +64,9 @@ def _set(node: Any, parts: list[str], value: float) -> Any:
         new[head] = _set(child, parts[1:], value) if len(parts) > 1 else _typed(child, value)
         return new
     child = getattr(node, head)
-    return node.model_copy(update={head: _set(child, parts[1:], value) if len(parts) > 1
-                                   else _typed(child, value)})
+    return node.model_copy(
+        update={head: _set(child, parts[1:], value) if len(parts) > 1 else _typed(child, value)}
+    )
 
 
 def with_values(scenario: Scenario, values: dict[str, float]) -> Scenario:
