@@ -392,3 +392,35 @@ def test_the_b1b_figure_shows_whole_missions_hour_by_hour(result_folder):
     flown = r.events[(r.events["event"] == "time_over_target") & (r.events["asset"] == "bomber")]
     assert sum(p.get_height() for p in right.patches) == len(flown)
     matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.slow
+def test_the_report_renders_the_check_it_stored_and_recomputes_it_only_for_other_replications(
+    result_folder, tmp_path, monkeypatch
+):
+    import json
+
+    import sim.calibrate
+    from sim.report import html
+
+    folder = tmp_path / "run"
+    shutil.copytree(result_folder, folder)
+    (folder / html.CHECK_FILE).unlink(missing_ok=True)
+    calls = []
+    real = sim.calibrate.predictive_check
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("reps"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sim.calibrate, "predictive_check", counted)
+    first = write_report(folder, tmp_path / "a.html", check_reps=10).read_text()
+    stored = json.loads((folder / html.CHECK_FILE).read_text())
+    assert calls == [10] and stored["reps"] == 10 and stored["section"]["rows"]
+    second = write_report(folder, tmp_path / "b.html", check_reps=10).read_text()
+    assert calls == [10] and second == first  # rendered from the stored check
+    write_report(folder, tmp_path / "c.html", check_reps=12)
+    assert calls == [10, 12] and json.loads((folder / html.CHECK_FILE).read_text())["reps"] == 12
+    (folder / html.CHECK_FILE).write_text("{")  # an unreadable stored check is computed again
+    write_report(folder, tmp_path / "d.html", check_reps=12)
+    assert calls == [10, 12, 12]

@@ -223,7 +223,7 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
     summary = _summary_rows(results, policies, describe)
     reference = policies[0]
     assumptions = results.sources.get(reference) or results.sources.get(s.meta.name) or []
-    check, no_check = _check_section(results, check_reps)
+    check, no_check = stored_check(folder, results, check_reps)
     comparison = _comparison_section(results.comparison)
     return TEMPLATE.render(
         css=_CSS,
@@ -287,6 +287,34 @@ def _flatten(tree, prefix: str = "") -> dict:
     return out
 
 
+#: The predictive check as the report shows it, stored in the result folder by the first report
+#: that computed it; later reports render it as stored (the same replications and seed).
+CHECK_FILE = "check.json"
+CHECK_SEED = 20231017
+
+
+def stored_check(folder: Path, results, reps: int) -> tuple[dict | None, str]:
+    """The report's check section from ``folder/check.json`` when it was computed for this
+    folder's scenario with ``reps`` replications; else computed now and stored there."""
+    import json
+
+    from sim.store import atomic_write
+
+    path = folder / CHECK_FILE
+    key = {"scenario_sha256": results.manifest.get("scenario_sha256"), "reps": reps, "seed": CHECK_SEED}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            stored = {}
+        if {k: stored.get(k) for k in key} == key:
+            return stored.get("section"), stored.get("no_check", "")
+    section, no_check = _check_section(results, reps)
+    text = json.dumps({**key, "section": section, "no_check": no_check}, indent=1) + "\n"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return section, no_check
+
+
 def _check_section(results, reps: int) -> tuple[dict | None, str]:
     """The predictive check of the folder's (reference) scenario where a targets file names its
     scenario file; else None and the reason, said on the page."""
@@ -310,7 +338,7 @@ def _check_section(results, reps: int) -> tuple[dict | None, str]:
             "record; a policy variant asks what would have happened, which the record "
             "cannot tell)."
         )
-    result = predictive_check(s, load_targets(tfile), reps=reps, seed=20231017, folder=Path(tfile).parent)
+    result = predictive_check(s, load_targets(tfile), reps=reps, seed=CHECK_SEED, folder=Path(tfile).parent)
     rows = [
         {
             "name": r.name,
@@ -342,7 +370,7 @@ def _check_section(results, reps: int) -> tuple[dict | None, str]:
     return {
         "rows": rows,
         "notes": notes + result.notes,
-        "caption": f"The scenario as it ran{overridden}, {reps} replications of seed 20231017, "
+        "caption": f"The scenario as it ran{overridden}, {reps} replications of seed {CHECK_SEED}, "
         f"against {Path(tfile).name}: {passed} of {len(rows)} targets pass. A target "
         f"fails when the documented value lies in a tail of the simulated distribution "
         f"beyond {result.rules.tail_probability:g}, or too few replications land "
