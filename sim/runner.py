@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import NamedTuple
 
@@ -88,7 +88,7 @@ def _replications(
     return RunResult(summary, events_frame(rows, rep_index, scenario))
 
 
-def events_frame(rows: list[tuple], rep_index: list[int], scenario: Scenario) -> pd.DataFrame:
+def events_frame(rows: Sequence[tuple], rep_index: list[int], scenario: Scenario) -> pd.DataFrame:
     """Event rows as a DataFrame with ``rep`` and a ``timestamp`` (local time, to the second) first.
 
     Built column by column: text columns become categoricals with fixed categories, the rest int64

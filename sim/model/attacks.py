@@ -228,7 +228,7 @@ class InjuryReports:
     """Injuries diagnosed after the attack (mostly brain injuries): a share of an attack's injured is
     reported ``diagnosis_delay`` later, in an ``injury_report`` row (``injury_reports`` stream)."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World) -> None:
         self.world = world
         cas = world.scenario.attacks.casualties
         self.share = cas.late_diagnosis_share

@@ -38,6 +38,8 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
+from simpy.events import ProcessGenerator
+
 from sim.model import events as ev
 from sim.model.attacks import DEATHS, NONE, AttackOutcome
 from sim.model.strikes import plan_package, self_defense_strike, strike_rung, targeted_strike
@@ -65,7 +67,7 @@ def policy_threshold(policy: str, min_severity: str) -> int:
 class USCommand:
     """Decides whether, when and how the US strikes back."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World) -> None:
         self.world = world
         self.env = world.env
         self.cfg = world.scenario.command
@@ -144,7 +146,7 @@ class USCommand:
         self.packages += 1
         return self.packages
 
-    def _hunt(self, rate_per_hour: float):
+    def _hunt(self, rate_per_hour: float) -> ProcessGenerator:
         """Process: armed-drone strikes on commanders ordered on their own (Poisson, ``hunts``)."""
         gen = self.world.streams["hunts"]
         while True:
@@ -158,7 +160,7 @@ class USCommand:
             return "fighter"
         return asset
 
-    def _decide(self, decision: int, severity: int, trigger: str):
+    def _decide(self, decision: int, severity: int, trigger: str) -> ProcessGenerator:
         world = self.world
         cfg = self.cfg
         level = SEVERITY_LEVELS[severity]
@@ -216,7 +218,7 @@ class USCommand:
         else:
             yield from world.theatre.strike(pkg)
 
-    def _wait_for_weather(self, package_id: int):
+    def _wait_for_weather(self, package_id: int) -> ProcessGenerator:
         weather = self.cfg.weather
         gen = self.world.streams["weather"]
         while gen.random() >= weather.clear_probability:

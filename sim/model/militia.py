@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.events import ProcessGenerator
 
 from sim.model import events as ev
 from sim.model.attacks import AttackOutcome, AttackTable, severity_level
@@ -76,7 +77,7 @@ class Militia:
     #: every candidate is a timeout, as a reference for tests).
     lookahead = True
 
-    def __init__(self, world: World, table: AttackTable, steps: tuple[list[float], list[float]]):
+    def __init__(self, world: World, table: AttackTable, steps: tuple[list[float], list[float]]) -> None:
         self.world = world
         self.env = world.env
         p = world.scenario.militia
@@ -148,7 +149,7 @@ class Militia:
         return lam * self.regime
 
     # -- processes ---------------------------------------------------------------------------
-    def _generate(self):
+    def _generate(self) -> ProcessGenerator:
         """Thinning. Each pass evaluates the decaying states once at the candidate's time t and uses
         them both to accept or reject the candidate and to bound the next one.
 
@@ -249,7 +250,7 @@ class Militia:
                 pending = 0.0  # the state changed: draw again from now (waits are memoryless)
                 t = env.now
 
-    def _scripted(self, key: str, a):
+    def _scripted(self, key: str, a) -> ProcessGenerator:
         s = self.world.scenario
         yield self.env.timeout(s.hours_since_start(a.time))
         outcome = (

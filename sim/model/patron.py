@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from simpy.events import ProcessGenerator
+
 from sim.model import events as ev
 from sim.model.events import Rung
 from sim.rng import lognormal
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 class Patron:
     """Decides whether the militias halt, from US deaths and the threat of a US response."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World) -> None:
         self.world = world
         self.env = world.env
         self.cfg = world.scenario.patron
@@ -70,7 +72,7 @@ class Patron:
         last = lognormal(gen, c.duration.median_days, c.duration.log_sigma)
         self.env.process(self._halt(t + lag, comply, last, news))
 
-    def _halt(self, at: float, comply_days: float, duration_days: float, news: str):
+    def _halt(self, at: float, comply_days: float, duration_days: float, news: str) -> ProcessGenerator:
         env, c, log = self.env, self.cfg, self.world.log
         militia = self.world.militia
         end = at + 24.0 * duration_days

@@ -32,6 +32,7 @@ import math
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.events import ProcessGenerator
 
 from sim.model import events as ev
 from sim.model.events import Rung
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 class BomberFleet:
     """The CONUS B-1B fleet at the home base, with its tanker pool and crews."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World) -> None:
         self.world = world
         self.env = world.env
         self.cfg = world.scenario.b1b
@@ -83,7 +84,7 @@ class BomberFleet:
             c.block_time_hours - c.time_over_target_hours - 2 * c.refuellings_per_leg * c.refuelling_hours
         )
 
-    def prepare(self, package_id: int = -1):
+    def prepare(self, package_id: int = -1) -> ProcessGenerator:
         """Process: find mission-capable aircraft and generate them; its value is the number of
         aircraft ready. Started by a warning order (package -1) or by the mission itself."""
         env, c, log = self.env, self.cfg, self.world.log
@@ -122,7 +123,7 @@ class BomberFleet:
         yield env.timeout(generation)
         return n
 
-    def mission(self, pkg: StrikePackage, prepared: simpy.Process | None = None):
+    def mission(self, pkg: StrikePackage, prepared: simpy.Process | None = None) -> ProcessGenerator:
         """Process: one B-1B package from tasking (or from the aircraft ``prepared`` on a warning
         order) to the last landing."""
         env, c, log = self.env, self.cfg, self.world.log
@@ -184,7 +185,7 @@ class BomberFleet:
         for i in range(n):
             env.process(self._return(pkg, i, crews[i], t0))
 
-    def _leg(self, pkg: StrikePackage, aircraft: int, leg: str):
+    def _leg(self, pkg: StrikePackage, aircraft: int, leg: str) -> ProcessGenerator:
         env, c = self.env, self.cfg
         seg = self.segment_hours
         for k in range(c.refuellings_per_leg):
@@ -217,7 +218,7 @@ class BomberFleet:
 
         self.env.timeout(hours).callbacks.append(release)
 
-    def _return(self, pkg: StrikePackage, aircraft: int, crew, took_off: float):
+    def _return(self, pkg: StrikePackage, aircraft: int, crew, took_off: float) -> ProcessGenerator:
         env, c = self.env, self.cfg
         yield from self._leg(pkg, aircraft, "inbound")
         block = env.now - took_off
@@ -256,7 +257,7 @@ class BomberFleet:
 class TheatreAir:
     """In-theatre strike aircraft (fighters) flying short sorties."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World) -> None:
         self.world = world
         self.env = world.env
         self.cfg = world.scenario.theatre
@@ -283,7 +284,7 @@ class TheatreAir:
             f"with {alloc.theatre_loaded} {self.cfg.munition} {how}",
         )
 
-    def strike(self, pkg: StrikePackage):
+    def strike(self, pkg: StrikePackage) -> ProcessGenerator:
         """Process: an in-theatre package from launch to time over target."""
         alloc = weaponeer(self.world, pkg, 0)
         sorties, waves = self.sorties_for(alloc.theatre_loaded)

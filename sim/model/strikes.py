@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from simpy.events import ProcessGenerator
+
 from sim.model import events as ev
 from sim.model.events import Rung
 from sim.model.weapons import Allocation, allocate, cumulative_kill, kill_probability, weapons_for
@@ -295,7 +297,7 @@ def carry_out(world: World, pkg: StrikePackage) -> StrikeResult:
     return r
 
 
-def targeted_strike(world: World, package_id: int, severity: int, lag: bool = True):
+def targeted_strike(world: World, package_id: int, severity: int, lag: bool = True) -> ProcessGenerator:
     """Process: an armed-drone strike on a militia commander (stream ``hunts``): after the drone
     decision lag when it goes with a package (``lag``), at once when it was ordered on its own."""
     s = world.scenario
@@ -339,7 +341,7 @@ def targeted_strike(world: World, package_id: int, severity: int, lag: bool = Tr
     world.militia.on_strike(t, int(success), killed, cfg.capacity_loss if success else 0.0, record)
 
 
-def self_defense_strike(world: World, package_id: int, country: str, location: str):
+def self_defense_strike(world: World, package_id: int, country: str, location: str) -> ProcessGenerator:
     """Process: aircraft or an armed drone on call in theatre engage the launch team of an attack on
     ``location`` (stream ``engagement_outcomes``): ``lag`` later, Poisson(``killed_mean``) killed."""
     cfg = world.scenario.command.self_defense

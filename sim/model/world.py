@@ -57,7 +57,7 @@ def tables_for(scenario: Scenario) -> Tables:
 class World:
     """One replication's world: environment, components, shared state and event log."""
 
-    def __init__(self, scenario: Scenario, seed: int, rep: int):
+    def __init__(self, scenario: Scenario, seed: int, rep: int) -> None:
         self.scenario = scenario
         self.env = simpy.Environment()
         self.streams = Streams(seed, rep)
