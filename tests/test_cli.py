@@ -145,7 +145,7 @@ def test_unwritable_output_folder_fails_before_the_run(tmp_path):
 
 
 def test_progress_bar_appears_only_after_a_second(monkeypatch):
-    from sim import cli
+    from sim.cli import common as cli
 
     clock = [100.0]
     monkeypatch.setattr(cli.time, "perf_counter", lambda: clock[0])

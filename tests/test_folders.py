@@ -165,7 +165,7 @@ def test_a_run_whose_events_would_not_fit_on_the_disk_is_refused_before_it_start
     import shutil
     from collections import namedtuple
 
-    from sim import cli
+    from sim.cli import common as cli
     from sim.scenario.loader import ScenarioError
 
     usage = namedtuple("usage", "total used free")
