@@ -55,16 +55,19 @@ def _result_folder(folder: Path) -> str:
     return "run"
 
 
+ResultFolderArg = Annotated[
+    Path,
+    typer.Argument(
+        help="result folder of esim run, compare --out, sweep or sensitivity",
+        show_default=False,
+        metavar="DIR",
+    ),
+]
+
+
 @app.command()
 def plot(
-    folder: Annotated[
-        Path,
-        typer.Argument(
-            help="result folder of esim run, compare --out, sweep or sensitivity",
-            show_default=False,
-            metavar="DIR",
-        ),
-    ],
+    folder: ResultFolderArg,
 ) -> None:
     """Draw the figures of a result folder as PNG and SVG into DIR/plots."""
     from sim.report.plots import plot_folder
@@ -83,14 +86,7 @@ def plot(
 
 @app.command()
 def report(
-    folder: Annotated[
-        Path,
-        typer.Argument(
-            help="result folder of esim run, compare --out, sweep or sensitivity",
-            show_default=False,
-            metavar="DIR",
-        ),
-    ],
+    folder: ResultFolderArg,
     html: Annotated[Path, typer.Option("--html", metavar="FILE", help="the page to write")],
     check_reps: Annotated[
         int,
