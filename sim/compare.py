@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -244,8 +245,6 @@ class Comparison:
 
 def comparison_names(files: list[str]) -> list[str]:
     """Each scenario's name in a comparison: its file name, numbered when two files share one."""
-    from pathlib import Path
-
     names = [Path(p).stem for p in files]
     if len(set(names)) < len(names):
         names = [f"{i}:{n}" for i, n in enumerate(names)]
@@ -262,43 +261,50 @@ def run_comparison(
     metrics: tuple[str, ...] | None = None,
     events: bool = False,
     batch_reps: int = 100,
+    store: str | Path | None = None,
+    resume: bool = False,
 ) -> Comparison:
     """Run every scenario file on replications 0..reps-1 of root seed ``seed`` (common random
     numbers) and compare each with the first (:func:`paired`). ``overrides`` (``key.path=value``)
-    apply to every scenario. ``progress(done, total)`` is called as batches finish."""
+    apply to every scenario. ``progress(done, total)`` is called as batches finish.
+
+    A comparison is a sweep with no factors and one policy per scenario: its batches go to the sweep
+    store ``store`` (a temporary folder when None), so that with ``resume`` a comparison stopped
+    part-way runs only the batches it has not finished (:func:`sim.sweep.run_sweep`).
+    """
+    import tempfile
     import time
 
-    from sim.runner import DEFAULT_SEED, Backend, run_batch, run_batch_with_events
+    from sim.runner import DEFAULT_SEED
     from sim.scenario import ScenarioError, load_scenario
+    from sim.store import EVENT_BATCHES, SweepStore
+    from sim.sweep import Sweep, SweepFile, design_points, run_sweep
 
     seed = DEFAULT_SEED if seed is None else seed
     if len(files) < 2:
         raise ScenarioError(files[0] if files else "-", "", "a comparison needs two or more scenario files")
     scenarios = [load_scenario(p, overrides) for p in files]
     names = comparison_names(files)
-    backend = backend or Backend()
-    calls = [
-        (sc, seed, 0, name, r, min(r + batch_reps, reps))
-        for name, sc in zip(names, scenarios, strict=True)
-        for r in range(0, reps, batch_reps)
-    ]
+    spec = SweepFile(
+        name="comparison",
+        base=str(files[0]),
+        policies=dict(zip(names, map(str, files), strict=True)),
+        reps=reps,
+        seed=seed,
+        batch_reps=batch_reps,
+    )
+    sweep = Sweep(files[0], spec, design_points(spec), dict(zip(names, scenarios, strict=True)))
     started = time.perf_counter()
-    frames, logs, done = [], [], 0
-    fn = run_batch_with_events if events else run_batch
-    for _, result in backend.map(fn, calls):
-        frame, log = result if events else (result, None)
-        frames.append(frame)
-        if log is not None:
-            logs.append(log)
-        done += len(frame)
-        if progress is not None:
-            progress(done, reps * len(names))
-    summary = pd.concat(frames, ignore_index=True)
+    with tempfile.TemporaryDirectory(prefix="esim-compare-") as tmp:
+        folder = Path(store) if store is not None else Path(tmp)
+        run_sweep(sweep, folder, backend, resume=resume, progress=progress, events=events)
+        summary = SweepStore(folder).summary()
+        logs = [pd.read_parquet(f) for f in sorted((folder / EVENT_BATCHES).glob("*.parquet"))]
     summary["policy"] = pd.Categorical(summary["policy"], categories=names, ordered=True)
     summary = summary.sort_values(["policy", "rep"], kind="stable").reset_index(drop=True)
     summary["policy"] = summary["policy"].astype(str)
     event_frame = None
-    if logs:
+    if events:
         event_frame = pd.concat(logs, ignore_index=True)
         event_frame["policy"] = pd.Categorical(event_frame["policy"], categories=names)
         event_frame = event_frame.sort_values(["policy", "rep", "t_hours"], kind="stable")

@@ -178,3 +178,42 @@ def test_a_run_whose_events_would_not_fit_on_the_disk_is_refused_before_it_start
     ):
         cli._disk_bounded(tmp_path / "out", 200_000)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_comparison_killed_before_its_folder_is_written_resumes_from_its_batches(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    exe = Path(sys.executable).parent / "esim"
+    args = [
+        str(exe),
+        "compare",
+        str(BASELINE),
+        str(ROOT / "scenarios/policies/never.toml"),
+        "-n",
+        "8",
+        "-q",
+        "-m",
+        "attacks",
+        "--out",
+        str(tmp_path / "C"),
+    ]
+    run = dict(cwd=ROOT, capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(args, env={**os.environ, FAULT_POINT: "written"}, **run)
+    assert killed.returncode == -9 and not (tmp_path / "C").exists()
+    batches = tmp_path / ".C.batches" / "batches"
+    assert len(list(batches.glob("*.parquet"))) == 2  # every batch finished before the kill
+    # mark the kept batch of 'never': a resumed comparison reads it rather than running it again
+    kept = next(p for p in batches.glob("*.parquet") if "-q01-" in p.name)
+    frame = pd.read_parquet(kept)
+    frame["attacks"] += 10_000
+    frame.to_parquet(kept, index=False)
+    resumed = subprocess.run([*args, "--resume"], **run)
+    assert resumed.returncode == 0, resumed.stderr
+    assert verify_folder(tmp_path / "C") == [] and not (tmp_path / ".C.batches").exists()
+    summary = pd.read_parquet(tmp_path / "C" / "summary.parquet")
+    assert len(summary) == 16 and (summary.loc[summary["policy"] == "never", "attacks"] >= 10_000).all()

@@ -619,3 +619,36 @@ def test_a_sweep_whose_dask_cluster_is_lost_ends_within_seconds_with_one_line(tm
     assert said in err and "--resume" in err and "Traceback" not in err, err
     assert ended < 30, ended
     assert len(SweepStore(out).summary()) >= 100, "the finished batches are kept"
+
+
+def test_a_comparison_is_a_sweep_that_resumes_only_its_unfinished_batches(tmp_path):
+    """run_comparison keeps its batches in a sweep store: a comparison stopped part-way (here: a
+    batch file removed) reruns only that batch, and ends with the rows of an unbroken one."""
+    from sim.compare import run_comparison
+
+    files = [str(ROOT / "scenarios/baseline.toml"), str(ROOT / "scenarios/policies/never.toml")]
+    store = tmp_path / "store"
+    whole = run_comparison(files, reps=12, seed=5, batch_reps=4, store=store, events=True)
+    assert len(list((store / "batches").glob("*.parquet"))) == 2 * 3
+    (store / "batches" / "p00000-q01-r0000004.parquet").unlink()
+    ran = []
+    again = run_comparison(
+        files,
+        reps=12,
+        seed=5,
+        batch_reps=4,
+        store=store,
+        events=True,
+        resume=True,
+        progress=lambda done, total: ran.append((done, total)),
+    )
+    assert ran[-1] == (4, 4)  # one batch of 4 replications ran, the other five were kept
+    pd.testing.assert_frame_equal(again.summary, whole.summary)
+    pd.testing.assert_frame_equal(again.events, whole.events)
+    pd.testing.assert_frame_equal(again.table, whole.table)
+    # without a store nothing is kept, and the rows are the same
+    fresh = run_comparison(files, reps=12, seed=5, batch_reps=4)
+    pd.testing.assert_frame_equal(fresh.summary, whole.summary)
+    assert list(whole.summary["policy"].unique()) == ["baseline", "never"]
+    with pytest.raises(SweepStoreError, match="already holds this sweep"):
+        run_comparison(files, reps=12, seed=5, batch_reps=4, store=store)

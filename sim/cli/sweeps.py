@@ -235,11 +235,20 @@ def compare(
         list[str] | None, typer.Option("--metric", "-m", metavar="NAME", help="metrics to show (repeatable)")
     ] = None,
     set_: SetOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="finish a comparison to --out that was stopped: run only its unfinished batches"
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Compare scenarios on the same replication seeds: paired differences from the first, with
     95% confidence intervals and the variance reduction of the paired design."""
+    import shutil
+
     from sim.compare import HEADLINE, format_difference, run_comparison
+    from sim.store import SweepStoreError
 
     metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
     with _bad_input():
@@ -255,19 +264,30 @@ def compare(
             raise ScenarioError("--metric", unknown[0], f"unknown metric (known: {', '.join(_METRIC_NAMES)})")
         if out is not None:
             _folder_ready(out)
+        elif resume:
+            raise ScenarioError("--resume", "", "a comparison resumes into its --out folder: name it")
+    # with --out, finished batches wait in a hidden sibling until the comparison is written
+    store = None if out is None else out.parent / f".{out.name}.batches"
+    if store is not None and not resume:
+        shutil.rmtree(store, ignore_errors=True)  # left by a comparison that was stopped
     progress = _LazyProgress(quiet, "compare")
-    try:
-        comp = run_comparison(
-            scenarios,
-            reps=reps,
-            seed=seed,
-            backend=_sweep_backend(workers, None, 0, len(scenarios) * -(-reps // 100)),
-            progress=progress,
-            overrides=set_ or [],
-            events=out is not None,
-        )
-    finally:
-        progress.close()
+    with _bad_input():
+        try:
+            comp = run_comparison(
+                scenarios,
+                reps=reps,
+                seed=seed,
+                backend=_sweep_backend(workers, None, 0, len(scenarios) * -(-reps // 100)),
+                progress=progress,
+                overrides=set_ or [],
+                events=out is not None,
+                store=store,
+                resume=resume,
+            )
+        except SweepStoreError as exc:
+            raise ScenarioError("--resume", "", f"{exc}; run without --resume to start again") from None
+        finally:
+            progress.close()
     names = comp.names
     info = _comparison_manifest(comp)
     table = Table(
@@ -313,6 +333,8 @@ def compare(
         from sim.store import write_comparison
 
         write_comparison(out, comp, info)
+        if store is not None:
+            shutil.rmtree(store, ignore_errors=True)
         out_console.print(
             f"results in {out}/ (summary.parquet, comparison.parquet, events.parquet, "
             "scenarios/, manifest.json)",
