@@ -176,6 +176,36 @@ def write_run(
     return summary
 
 
+def comparison_manifest(comp, argv: list[str] | None = None) -> dict:
+    """What a comparison (:class:`sim.compare.Comparison`) ran: the reference's manifest, and each
+    scenario's name, file, policy, overrides, calibration and hash."""
+    from sim.scenario.sources import uses_fitted
+
+    info = manifest(
+        comp.scenarios[0],
+        comp.files[0],
+        comp.seed,
+        comp.reps,
+        comp.seconds,
+        argv=argv,
+        overrides=comp.overrides,
+    )
+    info["scenario"] = "comparison"
+    info["scenarios"] = [
+        {
+            "name": n,
+            "file": f,
+            "scenario": sc.meta.name,
+            "policy": sc.command.policy,
+            "overrides": comp.overrides,
+            "calibration": uses_fitted(f),
+            "scenario_sha256": scenario_hash(sc),
+        }
+        for n, f, sc in zip(comp.names, comp.files, comp.scenarios, strict=True)
+    ]
+    return info
+
+
 def write_comparison(out: Path, comp, info: dict) -> list[Path]:
     """Write a comparison (:class:`sim.compare.Comparison`): the replications of every scenario
     (``summary.parquet``, with ``policy`` naming the scenario), the paired table

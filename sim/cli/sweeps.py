@@ -29,8 +29,8 @@ from sim.cli.common import (
     out_console,
 )
 from sim.metrics import format_number
-from sim.scenario import ScenarioError, load_scenario, scenario_hash
-from sim.store import manifest, run_label
+from sim.scenario import ScenarioError, load_scenario
+from sim.store import run_label
 
 
 def _sweep_backend(workers: int, scheduler: str | None, dask_local: int, tasks: int | None = None):
@@ -248,7 +248,7 @@ def compare(
     import shutil
 
     from sim.compare import HEADLINE, format_difference, run_comparison
-    from sim.store import SweepStoreError
+    from sim.store import SweepStoreError, comparison_manifest
 
     metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
     with _bad_input():
@@ -289,7 +289,7 @@ def compare(
         finally:
             progress.close()
     names = comp.names
-    info = _comparison_manifest(comp)
+    info = comparison_manifest(comp, sys.argv[1:])
     table = Table(
         title=f"{run_label(info)}; {comp.seconds:.1f} s: mean, and paired difference "
         f"from '{names[0]}' with its 95% confidence interval",
@@ -341,34 +341,6 @@ def compare(
             highlight=False,
             soft_wrap=True,
         )
-
-
-def _comparison_manifest(comp) -> dict:
-    from sim.scenario.sources import uses_fitted
-
-    info = manifest(
-        comp.scenarios[0],
-        comp.files[0],
-        comp.seed,
-        comp.reps,
-        comp.seconds,
-        argv=sys.argv[1:],
-        overrides=comp.overrides,
-    )
-    info["scenario"] = "comparison"
-    info["scenarios"] = [
-        {
-            "name": n,
-            "file": f,
-            "scenario": sc.meta.name,
-            "policy": sc.command.policy,
-            "overrides": comp.overrides,
-            "calibration": uses_fitted(f),
-            "scenario_sha256": scenario_hash(sc),
-        }
-        for n, f, sc in zip(comp.names, comp.files, comp.scenarios, strict=True)
-    ]
-    return info
 
 
 @app.command()
