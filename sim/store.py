@@ -139,7 +139,7 @@ def default_run_folder(scenario_file: str | Path, overrides: list[str] | tuple[s
 
 def write_run(
     out: Path,
-    result: RunResult | Iterable[RunResult],
+    chunks: Iterable[RunResult],
     scenario: Scenario,
     info: dict,
     sources: list[dict] | None = None,
@@ -147,15 +147,15 @@ def write_run(
     """Write summary, events, resolved scenario, its sources and the manifest as the folder ``out``,
     whole (the old folder stays until the new one is complete); return the summary.
 
-    ``result`` may be the chunks of :func:`sim.runner.run_chunks`: each chunk's events are appended
-    to ``events.parquet`` as a row group as it comes, so memory holds one chunk's events at a time.
+    ``chunks``: the replications in chunks (:func:`sim.runner.run_chunks`; one chunk for a run held
+    in memory): each chunk's events are appended to ``events.parquet`` as a row group as it comes,
+    so memory holds one chunk's events at a time.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from sim.folders import FolderWriter
 
-    chunks = [result] if isinstance(result, RunResult) else result
     summaries = []
     with FolderWriter(Path(out), manifest=info) as tmp:
         writer = None

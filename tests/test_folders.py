@@ -212,6 +212,10 @@ def test_a_comparison_killed_before_its_folder_is_written_resumes_from_its_batch
     frame = pd.read_parquet(kept)
     frame["attacks"] += 10_000
     frame.to_parquet(kept, index=False)
+    # a comparison resumes into its --out folder: without one, --resume is bad input
+    nowhere = subprocess.run([*args[: args.index("--out")], "--resume"], **run)
+    assert nowhere.returncode == 2 and nowhere.stderr.count("\n") == 1, nowhere.stderr
+    assert "--resume: a comparison resumes into its --out folder" in nowhere.stderr
     resumed = subprocess.run([*args, "--resume"], **run)
     assert resumed.returncode == 0, resumed.stderr
     assert verify_folder(tmp_path / "C") == [] and not (tmp_path / ".C.batches").exists()

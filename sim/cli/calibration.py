@@ -19,7 +19,6 @@ from sim.cli.common import (
     SetOpt,
     _bad_input,
     _shown,
-    _to_parquet,
     _writable,
     app,
     err_console,
@@ -28,6 +27,10 @@ from sim.cli.common import (
 from sim.metrics import format_number
 from sim.scenario import ScenarioError, load_scenario
 from sim.store import manifest
+
+
+def _to_parquet(frame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
 @app.command()

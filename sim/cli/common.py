@@ -192,10 +192,6 @@ class _LazyProgress:
             self.bar.stop()
 
 
-def _to_parquet(frame, path: Path) -> None:
-    frame.to_parquet(path, index=False)
-
-
 def _shown(path: Path) -> Path:
     """A path relative to the working folder where it lies under it."""
     cwd = Path.cwd()
