@@ -43,7 +43,9 @@ def test_the_fast_seeding_gives_numpys_seed_sequence_words(seed, rep, stream_id)
     assert np.array_equal(pcg64_words(seed, rep, stream_id), want)
 
 
-@pytest.mark.parametrize("seed, rep", [(0, 0), (20231017, 0), (20231017, 999), (2**32, 7), (2**64 + 3, 2**33)])
+@pytest.mark.parametrize(
+    "seed, rep", [(0, 0), (20231017, 0), (20231017, 999), (2**32, 7), (2**64 + 3, 2**33)]
+)
 def test_every_stream_draws_what_numpys_seeding_draws(seed, rep):
     streams = Streams(seed, rep)
     for name in STREAM_IDS:
