@@ -148,24 +148,35 @@ def ladder_by_day(rows: Sequence[tuple], s: Scenario) -> tuple[np.ndarray, np.nd
     """Per day of the scenario: the highest rung of that day's events, and the current rung (the
     highest of the last ``ladder.memory_days`` days)."""
     n_days = int(round(s.horizon_hours / 24.0))
-    daily = np.zeros(n_days, dtype=np.int64)
-    if rows:
-        hours = np.fromiter(map(itemgetter(_T), rows), dtype=np.float64, count=len(rows))
-        rungs = np.fromiter(map(itemgetter(_RUNG), rows), dtype=np.int64, count=len(rows))
-        days = np.minimum((hours // 24.0).astype(np.int64), n_days - 1)
-        np.maximum.at(daily, days, rungs)
-    return daily, current_rungs(daily, s)
+    daily = [0] * n_days
+    last = n_days - 1
+    for r in rows:  # a replication's few hundred rows: a loop beats numpy's set-up here
+        day = int(r[_T] // 24.0)
+        if day > last:
+            day = last
+        if r[_RUNG] > daily[day]:
+            daily[day] = r[_RUNG]
+    days = np.array(daily, dtype=np.int64)
+    return days, current_rungs(days, s)
 
 
 def current_rungs(daily: np.ndarray, s: Scenario) -> np.ndarray:
     """The current rung of each day from the highest rung of each day's events (last axis: days):
     the highest of the trailing ``ladder.memory_days`` days, days before the start counting as 0.
-    The one definition that the metrics, the ladder plot and the narration use."""
+    The one definition that the metrics, the ladder plot and the narration use.
+
+    The trailing maximum over ``memory`` days is taken by doubling: the maxima over 1, 2, 4, ...
+    days, then two overlapping windows of the largest power of two cover the memory exactly."""
     n_days = daily.shape[-1]
     memory = max(1, min(math.ceil(s.ladder.memory_days), n_days))
     pad = np.zeros((*daily.shape[:-1], memory - 1), dtype=daily.dtype)
-    padded = np.concatenate([pad, daily], axis=-1)
-    return np.lib.stride_tricks.sliding_window_view(padded, memory, axis=-1).max(axis=-1)
+    padded = np.concatenate([pad, daily], axis=-1)  # day d of the scenario at index d + memory - 1
+    width, acc = 1, padded  # acc[..., i]: the maximum of padded[..., i : i + width]
+    while 2 * width <= memory:
+        acc = np.maximum(acc[..., :-width], acc[..., width:])
+        width *= 2
+    # window [d, d + memory): the windows of ``width`` days starting at d and at d + memory - width
+    return np.maximum(acc[..., :n_days], acc[..., memory - width : memory - width + n_days])
 
 
 def _outcome(attack_times: list[float], max_rung: int, s: Scenario) -> str:

@@ -185,7 +185,8 @@ class Streams:
         gen = self._made.get(name)
         if gen is None:
             words = pcg64_words(self.seed, self.rep, STREAM_IDS[name])
-            gen = np.random.Generator(np.random.PCG64(_Words(words)))
+            # numpy takes any ISeedSequence; its stubs name only SeedSequence
+            gen = np.random.Generator(np.random.PCG64(_Words(words)))  # type: ignore[arg-type]
             self._made[name] = gen
         return gen
 

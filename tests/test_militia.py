@@ -259,3 +259,43 @@ def test_lookahead_gives_the_same_events_as_one_timeout_per_candidate(monkeypatc
             assert ra[0] == pytest.approx(rb[0], abs=1e-6)  # float rounding of summed delays
             assert ra[1:20] == rb[1:20] and ra[22] == rb[22]
             assert ra[20] == pytest.approx(rb[20], nan_ok=True) and ra[21] == pytest.approx(rb[21])
+
+
+def test_a_woken_process_gets_woken_at_once_and_its_old_timeout_never_resumes_it():
+    import simpy
+
+    from sim.model.militia import WOKEN, Wake
+
+    env = simpy.Environment()
+    seen = []
+
+    def sleeper():
+        for _ in range(2):
+            value = yield env.timeout(10.0)
+            seen.append((env.now, value))
+
+    def waker(process):
+        yield env.timeout(3.0)
+        Wake(process)
+
+    asleep = env.process(sleeper())
+    env.process(waker(asleep))
+    env.run(until=30.0)
+    # woken at hour 3; the timeout due at hour 10 finds nobody; the next one ends at hour 13
+    assert seen == [(3.0, WOKEN), (13.0, None)]
+
+
+def test_a_process_that_ended_cannot_be_woken():
+    import simpy
+
+    from sim.model.militia import Wake
+
+    env = simpy.Environment()
+
+    def brief():
+        yield env.timeout(1.0)
+
+    process = env.process(brief())
+    env.run()
+    with pytest.raises(RuntimeError, match="cannot be woken"):
+        Wake(process)

@@ -142,6 +142,7 @@ class AttackTable:
     outcome_cdf: np.ndarray  # cumulative probability of the entries
     outcome_harm: np.ndarray  # per entry: chance that the attack harms anyone
     outcome_rows: list[AttackOutcome]  # per entry: the outcome if no one is harmed
+    outcome_heads: list[tuple]  # per entry: its first seven fields (all but the engagement's u)
     killed_cdf: np.ndarray  # cumulative P(killed - 1 = k)
     injured_log_median: float
     injured_log_sigma: float
@@ -172,6 +173,7 @@ class AttackTable:
             outcome_cdf=cdf,
             outcome_harm=harm,
             outcome_rows=rows,
+            outcome_heads=[row[:7] for row in rows],
             killed_cdf=killed_cdf,
             injured_log_median=math.log(cas.injured_median),
             injured_log_sigma=cas.injured_log_sigma,
@@ -196,8 +198,9 @@ class AttackTable:
         if engagements is None:
             block = [rows[i] for i in idx.tolist()]
         else:
+            heads = self.outcome_heads
             block = [
-                (*rows[i][:7], e) for i, e in zip(idx.tolist(), engagements.random(n).tolist(), strict=True)
+                heads[i] + (e,) for i, e in zip(idx.tolist(), engagements.random(n).tolist(), strict=True)
             ]
         if harmed:
             c = gen.random((2, len(harmed)))
