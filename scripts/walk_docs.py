@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Commands not run by the walk, by a part of their text, with the reason printed.
 SKIP = {
     "make test": "the walk is part of the test suite",
+    "esim lab": "a web server that runs until Ctrl-C; tests/test_lab.py drives it in Chromium",
     "esim calibrate": "a calibration takes about 8 minutes (make calibrate; BENCHMARKS.md)",
     "--scheduler tcp://": "needs a running Dask scheduler on another machine",
     "--resume": "resumes a sweep after a crash; tests/test_sweep.py kills and resumes one",

@@ -234,13 +234,20 @@ class Comparison:
     names: list[str]
     files: list[str]
     scenarios: list
-    overrides: list[str]
+    overrides: list[str]  # applied to every scenario
     summary: pd.DataFrame
     table: pd.DataFrame
     events: pd.DataFrame | None
     reps: int
     seed: int
     seconds: float
+    #: each scenario's own overrides, applied after ``overrides`` (empty lists when none)
+    scenario_overrides: list[list[str]] | None = None
+
+    def overrides_of(self, i: int) -> list[str]:
+        """Every override scenario ``i`` ran with: the shared ones, then its own."""
+        own = self.scenario_overrides[i] if self.scenario_overrides else []
+        return [*self.overrides, *own]
 
 
 def comparison_names(files: list[str]) -> list[str]:
@@ -263,10 +270,12 @@ def run_comparison(
     batch_reps: int = 100,
     store: str | Path | None = None,
     resume: bool = False,
+    scenario_overrides: list[list[str]] | None = None,
 ) -> Comparison:
     """Run every scenario file on replications 0..reps-1 of root seed ``seed`` (common random
     numbers) and compare each with the first (:func:`paired`). ``overrides`` (``key.path=value``)
-    apply to every scenario. ``progress(done, total)`` is called as batches finish.
+    apply to every scenario, then ``scenario_overrides[i]`` to scenario ``i`` alone.
+    ``progress(done, total)`` is called as batches finish.
 
     A comparison is a sweep with no factors and one policy per scenario: its batches go to the sweep
     store ``store`` (a temporary folder when None), so that with ``resume`` a comparison stopped
@@ -283,7 +292,10 @@ def run_comparison(
     seed = DEFAULT_SEED if seed is None else seed
     if len(files) < 2:
         raise ScenarioError(files[0] if files else "-", "", "a comparison needs two or more scenario files")
-    scenarios = [load_scenario(p, overrides) for p in files]
+    own = scenario_overrides or [[] for _ in files]
+    if len(own) != len(files):
+        raise ValueError("scenario_overrides needs one list per scenario file")
+    scenarios = [load_scenario(p, [*overrides, *extra]) for p, extra in zip(files, own, strict=True)]
     names = comparison_names(files)
     spec = SweepFile(
         name="comparison",
@@ -323,6 +335,7 @@ def run_comparison(
         reps,
         seed,
         time.perf_counter() - started,
+        [list(extra) for extra in own],
     )
 
 

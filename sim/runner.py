@@ -261,12 +261,22 @@ def windowed(
 
 
 class Backend:
-    """Where batches run: ``in-process``, a local pool of spawned processes, or Dask distributed."""
+    """Where batches run: ``in-process``, a local pool of spawned processes, or Dask distributed.
 
-    def __init__(self, workers: int = 1, scheduler: str | None = None, dask_local: int = 0):
+    ``executor``: a pool that outlives one run (the lab keeps its worker processes warm between
+    runs); ``workers`` is then its size. Without it, each run starts and ends its own pool."""
+
+    def __init__(
+        self,
+        workers: int = 1,
+        scheduler: str | None = None,
+        dask_local: int = 0,
+        executor: Executor | None = None,
+    ):
         self.workers = max(1, workers)
         self.scheduler = scheduler
         self.dask_local = dask_local
+        self.executor = executor
 
     @property
     def label(self) -> str:
@@ -280,7 +290,9 @@ class Backend:
 
     def map(self, fn: Callable[..., object], calls: list[tuple]):
         """Yield ``(index, result)`` of ``fn(*calls[index])`` as each finishes (any order)."""
-        if self.scheduler or self.dask_local:
+        if self.executor is not None:
+            yield from windowed(self.executor, fn, calls, 4 * self.workers)
+        elif self.scheduler or self.dask_local:
             yield from self._dask(fn, calls)
         elif self.workers > 1:
             import multiprocessing as mp

@@ -197,11 +197,11 @@ def comparison_manifest(comp, argv: list[str] | None = None) -> dict:
             "file": f,
             "scenario": sc.meta.name,
             "policy": sc.command.policy,
-            "overrides": comp.overrides,
+            "overrides": comp.overrides_of(i),
             "calibration": uses_fitted(f),
             "scenario_sha256": scenario_hash(sc),
         }
-        for n, f, sc in zip(comp.names, comp.files, comp.scenarios, strict=True)
+        for i, (n, f, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True))
     ]
     return info
 
@@ -224,7 +224,7 @@ def write_comparison(out: Path, comp, info: dict) -> list[Path]:
         (tmp / "scenarios").mkdir()
         for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True)):
             stem = name.replace(":", "-")
-            sources = json.dumps(scenario_sources(file, comp.overrides, sc), indent=1) + "\n"
+            sources = json.dumps(scenario_sources(file, comp.overrides_of(i), sc), indent=1) + "\n"
             (tmp / "scenarios" / f"{stem}.resolved.toml").write_text(resolved_toml(sc), encoding="utf-8")
             (tmp / "scenarios" / f"{stem}.sources.json").write_text(sources, encoding="utf-8")
             if i == 0:

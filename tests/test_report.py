@@ -9,7 +9,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
-from conftest import ROOT, rows_of
+from conftest import ROOT, open_chromium, rows_of
 
 import sim
 from sim.report import plots
@@ -278,35 +278,6 @@ def test_assumptions_come_with_their_sources_and_the_values_that_ran():
     assert not by_key["b1b.block_time_hours"]["override"]
 
 
-def _browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip(
-            "headless Chromium not installed (Debian: apt-get install chromium chromium-driver;"
-            " .ci/run installs it)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
 def _drawn_share(png: bytes) -> float:
     """Share of a screenshot's pixels that are not (near) white."""
     import io
@@ -321,7 +292,7 @@ def _drawn_share(png: bytes) -> float:
 @pytest.mark.slow
 def test_the_html_report_opens_in_chromium_with_no_console_errors(result_folder, tmp_path):
     page = write_report(result_folder, tmp_path / "report.html", check_reps=20)
-    browser = _browser()
+    browser = open_chromium()
     widths = {}
     try:
         browser.set_window_size(1280, 900)

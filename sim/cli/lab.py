@@ -1,0 +1,55 @@
+"""``esim lab``: the escalation lab in the browser."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sim.cli.common import _bad_input, app, err_console, out_console
+from sim.scenario import ScenarioError
+
+
+@app.command()
+def lab(
+    scenario: Annotated[
+        Path, typer.Option("--scenario", help="scenario file the lab opens", metavar="FILE")
+    ] = Path("scenarios/baseline.toml"),
+    host: Annotated[
+        str, typer.Option("--host", help="address to listen on (127.0.0.1: this machine only)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port to listen on")] = 8765,
+    workers: Annotated[
+        int, typer.Option("-w", "--workers", min=1, max=16, help="processes for the runs")
+    ] = 2,
+    policies: Annotated[
+        Path, typer.Option("--policies", help="folder of policy presets", metavar="DIR")
+    ] = Path("scenarios/policies"),
+) -> None:
+    """Open the escalation lab: the story, a sandbox of two policies on the same dice, predictions."""
+    from sim.lab.app import serve
+    from sim.lab.engine import Lab
+
+    with _bad_input():
+        the_lab = Lab(scenario, policies, workers=workers)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                reason = f"cannot listen on {host}:{port} ({exc.strerror})"
+                raise ScenarioError("--port", "", reason) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(
+            f"warning: listening on {host}: anyone who can reach this machine on port {port} can run the lab",
+            markup=False,
+            highlight=False,
+        )
+    out_console.print(
+        f"escalation lab on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
+        f"(scenario {scenario}, {workers} worker{'s' if workers > 1 else ''}); Ctrl-C ends it",
+        markup=False,
+        highlight=False,
+    )
+    serve(the_lab, host, port)
