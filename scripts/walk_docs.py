@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Commands not run by the walk, by a part of their text, with the reason printed.
 SKIP = {
     "make test": "the walk is part of the test suite",
-    "esim lab": "a web server that runs until Ctrl-C; tests/test_lab.py drives it in Chromium",
     "esim calibrate": "a calibration takes about 8 minutes (make calibrate; BENCHMARKS.md)",
     "--scheduler tcp://": "needs a running Dask scheduler on another machine",
     "--resume": "resumes a sweep after a crash; tests/test_sweep.py kills and resumes one",
@@ -37,6 +36,10 @@ SKIP = {
     "cluster (about a minute); "
     "tests/test_sweep.py runs Dask",
 }
+
+#: Commands that serve until stopped, by a part of their text, with the address that must answer:
+#: the walk starts them, waits for the address (at most a minute), then stops them.
+SERVE = {"esim lab": "http://127.0.0.1:8765/api/controls"}
 
 #: Exit codes a command may end with besides 0: `esim check` ends with 1 when a check fails, which
 #: is a result, not an error.
@@ -128,6 +131,17 @@ def walk(files: list[Path], workdir: Path) -> int:
                 print(f"SKIP  {cmd}\n      ({skip})", flush=True)
                 continue
             t0 = time.perf_counter()
+            address = next((url for part, url in SERVE.items() if part in cmd), None)
+            if address is not None:
+                problem = serve_once(cmd, address, workdir, env)
+                status = "ok  " if problem is None else "FAIL"
+                print(
+                    f"{status}  {cmd}  (answered at {address}; {time.perf_counter() - t0:.1f} s)", flush=True
+                )
+                if problem:
+                    print(f"      {problem}", flush=True)
+                failed += problem is not None
+                continue
             p = subprocess.run(
                 ["bash", "-c", cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
             )
@@ -148,6 +162,36 @@ def walk(files: list[Path], workdir: Path) -> int:
             failed += bool(problems)
     print(f"{failed} failed; {time.perf_counter() - started:.0f} s in all", flush=True)
     return 1 if failed else 0
+
+
+def serve_once(cmd: str, address: str, workdir: Path, env: dict) -> str | None:
+    """Start a serving command, wait until ``address`` answers, stop it: None, or what went wrong."""
+    import urllib.request
+
+    proc = subprocess.Popen(
+        ["bash", "-c", f"exec {cmd}"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return (
+                    f"ended before serving (exit code {proc.returncode}): {proc.stderr.read().strip()[-400:]}"
+                )
+            try:
+                with urllib.request.urlopen(address, timeout=2) as answer:
+                    return None if answer.status == 200 else f"{address} answered {answer.status}"
+            except OSError:
+                time.sleep(0.3)
+        return f"{address} did not answer within a minute"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def copy_repository(dest: Path) -> None:

@@ -209,15 +209,17 @@ def test_the_routes(lab):
 class running_lab:
     """``esim lab`` in a subprocess on a free port, until the ``with`` block ends."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, host: str | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.workers = workers
+        self.host = host
 
     def __enter__(self) -> running_lab:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sim.cli", "lab", "--port", str(self.port), "-w", str(self.workers)],
+            [sys.executable, "-m", "sim.cli", "lab", "--port", str(self.port), "-w", str(self.workers)]
+            + (["--host", self.host] if self.host else []),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -228,7 +230,29 @@ class running_lab:
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()
-        self.proc.wait(10)
+        self.stdout, self.stderr = self.proc.communicate(timeout=10)
+
+
+def test_stopping_esim_lab_stops_its_worker_processes():
+    with running_lab(workers=2) as server:
+        children = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True)
+        pids = [int(p) for p in children.stdout.split()]
+        assert len(pids) >= 2  # the two workers (and multiprocessing's resource tracker)
+    # SIGTERM ended the server; its workers went with it (the resource tracker follows within
+    # moments of the server's exit): none is left running
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        threading.Event().wait(0.1)
+    assert [pid for pid in pids if running(pid)] == []
+
+
+def running(pid: int) -> bool:
+    """Whether a process runs (an exited one not yet reaped, a zombie, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
 def test_esim_lab_listens_on_this_machine_only_unless_told(tmp_path):
@@ -236,6 +260,16 @@ def test_esim_lab_listens_on_this_machine_only_unless_told(tmp_path):
         listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
         assert f"127.0.0.1:{lab_server.port}" in listening
         assert f"0.0.0.0:{lab_server.port}" not in listening
+    assert lab_server.stderr == ""
+    assert lab_server.stdout.startswith(f"escalation lab on http://127.0.0.1:{lab_server.port}/")
+    with running_lab(host="0.0.0.0") as everywhere:
+        assert (
+            f"0.0.0.0:{everywhere.port}"
+            in subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        )
+    assert everywhere.stderr.startswith(
+        f"warning: listening on 0.0.0.0: anyone who can reach this machine on port {everywhere.port}"
+    )
 
 
 def test_esim_lab_with_a_bad_scenario_or_a_busy_port_is_one_line_exit_2(tmp_path):

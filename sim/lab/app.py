@@ -12,7 +12,9 @@ Routes (every one reads the lab's state from the query string, :class:`sim.lab.s
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -84,7 +86,19 @@ def create_app(lab: Lab) -> Starlette:
             return error(exc)
         return HTMLResponse(html, headers={"Content-Disposition": 'attachment; filename="lab_report.html"'})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # the worker processes live as long as the server: started before the first request,
+        # shut down when the server stops (uvicorn ends the process by re-raising Ctrl-C or
+        # SIGTERM after this, so a ``finally`` around uvicorn.run would not run)
+        await run_in_threadpool(lab.start)
+        try:
+            yield
+        finally:
+            lab.close()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", page),
             Route("/api/controls", controls),
@@ -97,11 +111,7 @@ def create_app(lab: Lab) -> Starlette:
 
 
 def serve(lab: Lab, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Start the lab's workers and serve until interrupted (Ctrl-C)."""
+    """Serve until interrupted (Ctrl-C or SIGTERM); the lab's workers start and stop with it."""
     import uvicorn
 
-    lab.start()
-    try:
-        uvicorn.run(create_app(lab), host=host, port=port, log_level="warning")
-    finally:
-        lab.close()
+    uvicorn.run(create_app(lab), host=host, port=port, log_level="warning")
