@@ -281,6 +281,27 @@ def test_a_tiny_calibration_recovers_the_rate_that_made_the_data(tmp_path, trans
 
 
 @pytest.mark.slow
+def test_the_moves_make_the_posterior_equally_weighted_and_keep_the_truth_inside(tmp_path):
+    from pyabc.weighted_statistics import effective_sample_size
+
+    from sim.calibrate.moves import resample_move
+    from sim.calibrate.smc import generations, posterior_of
+
+    problem = _recovery_problem(truth=1.6)
+    history = calibrate(problem, TINY, tmp_path / "abc.db", {"test": "moves"}).history
+    frame, w = history.get_distribution(t=history.max_t)
+    epsilon = generations(history)[-1].epsilon
+    moved, m = resample_move(problem, frame, w, epsilon, 10, seed=3)
+    post = posterior_of(moved, problem, int(history.max_t))
+    v = post["rate"].to_numpy()
+    assert np.allclose(post["weight"], 1.0 / TINY.population)
+    assert m.distinct > max(m.distinct_before, effective_sample_size(w))  # more than resampling alone
+    assert all(problem.distance(problem.simulate(p)) <= epsilon for p in moved.to_dict("records")[:20])
+    lo, hi = np.quantile(v, [0.05, 0.95])
+    assert lo <= 1.6 <= hi
+
+
+@pytest.mark.slow
 def test_an_interrupted_calibration_resumes_from_its_last_generation(tmp_path):
     problem = _recovery_problem(truth=1.0)
     db = tmp_path / "abc.db"

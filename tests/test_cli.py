@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -222,11 +223,18 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
         "--population",
         "20",
         "--budget",
-        "120",
+        "200",
         "--workers",
         "1",
     )
     assert res.returncode == 0, res.stdout + res.stderr
+    # the last population resampled and moved, within the budget: equal weights, said where it ran
+    assert "resample-move at epsilon" in res.stdout
+    smc = int(re.search(r"; ([\d,]+) simulations", res.stdout).group(1).replace(",", ""))
+    moved = int(re.search(r"equal weights; ([\d,]+) simulations", res.stdout).group(1).replace(",", ""))
+    assert 0 < moved and smc + moved <= 200
+    assert pd.read_parquet(out / "posterior.parquet")["weight"].nunique() == 1
+    assert "Then resample-move: " in (out / "fitted.toml").read_text()
     written = {p.name for p in out.iterdir()}
     assert {"posterior.parquet", "fitted.toml", "generations.csv", "abc.db"} <= written
     assert "gen   epsilon" in res.stdout and "rate" in res.stdout

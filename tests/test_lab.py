@@ -159,6 +159,13 @@ def test_the_lab_shows_the_numbers_of_esim_compare_on_the_same_seeds(lab, tmp_pa
     ]
 
 
+def test_every_predictable_metric_is_one_the_comparison_has():
+    from sim.compare import NUMERIC_METRICS
+    from sim.lab.state import PREDICTABLE
+
+    assert set(PREDICTABLE) <= set(NUMERIC_METRICS)
+
+
 def test_the_prediction_is_placed_in_the_simulated_distribution(lab):
     state = LabState.from_query({"n": "20", "predict": "attacks", "guess": "150", "b": "never"}, lab.presets)
     p = lab.run(state)["prediction"]

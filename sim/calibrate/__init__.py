@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.calibrate.check import CheckResult, find_targets_file, predictive_check
+from sim.calibrate.moves import DistancePool, Moves, resample_move
 from sim.calibrate.priors import PriorsFile, current_value, load_priors, targets_path, with_values
 from sim.calibrate.smc import (
     Generation,
@@ -34,6 +35,7 @@ from sim.calibrate.smc import (
     generations,
     point_estimate,
     posterior,
+    posterior_of,
     summarise,
 )
 from sim.calibrate.targets import (
@@ -100,8 +102,9 @@ class CalibrationResult:
     simulations: int  # in the finished generations, and the prior sample that set the first epsilon
     abandoned_simulations: int  # of a generation abandoned for want of budget or time
     stopped: str  # why the calibration stopped
-    seconds: float  # ABC-SMC and the point estimate
+    seconds: float  # ABC-SMC, the moves and the point estimate
     overridden: list[str]  # fitted keys that the scenario file sets itself (so the fit is unused)
+    moves: Moves | None = None  # the resample-move after the last generation
 
 
 def _inputs(s: Setup) -> dict[str, str]:
@@ -139,6 +142,17 @@ def run_calibration(
     run = calibrate(problem, settings, out / DATABASE, _inputs(s), resume, on_generation)
     history = run.history
     post = posterior(history, problem)
+    moves = None
+    # as many steps as the budget leaves (the generations kept a share of it for them)
+    steps = min(
+        settings.move_steps, (settings.budget - int(history.total_nr_simulations)) // settings.population
+    )
+    if steps > 0 and history.max_t >= 0:
+        frame, weights = history.get_distribution(t=history.max_t)
+        epsilon = generations(history)[-1].epsilon
+        with DistancePool(problem, settings.workers) as distances:
+            moved, moves = resample_move(problem, frame, weights, epsilon, steps, settings.seed, distances)
+        post = posterior_of(moved, problem, int(history.max_t))
     summary = summarise(post, s.priors)
     point, how = point_estimate(problem, post)
     seconds = time.perf_counter() - started
@@ -148,7 +162,7 @@ def run_calibration(
     # writing leaves an old fitted file that names other companions (see :func:`verify_outputs`)
     atomic_write(out / POSTERIOR, lambda tmp: post.to_parquet(tmp, index=False))
     atomic_write(out / GENERATIONS, lambda tmp: tmp.write_text(_generations_csv(gens)))
-    text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how, run.abandoned_simulations)
+    text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how, run.abandoned_simulations, moves)
     text += _companions_line(out)
     atomic_write(out / FITTED, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     overridden = []
@@ -166,6 +180,7 @@ def run_calibration(
         run.stopped,
         seconds,
         overridden,
+        moves,
     )
 
 
@@ -216,16 +231,25 @@ def fitted_toml(
     scenario: Scenario,
     how: str,
     abandoned: int = 0,
+    moves: Moves | None = None,
 ) -> str:
     """The point estimate as a partial scenario file (dotted keys), with its provenance."""
     last = gens[-1]
     extra = f" (and {abandoned:,} in an abandoned generation)" if abandoned else ""
+    moved = (
+        f" Then resample-move: {moves.steps} ABC-MCMC steps at that epsilon ({moves.simulations:,} "
+        f"simulations, a share of {min(moves.acceptance):.2f}-{max(moves.acceptance):.2f} of the "
+        f"particles moving at each step): equal weights, {moves.distinct} distinct particles of "
+        f"{settings.population}."
+        if moves is not None
+        else ""
+    )
     lines = [
         *textwrap.wrap(
             f"Fitted by `esim calibrate` on {dt.date.today().isoformat()}: ABC-SMC (pyabc "
             f"{version('pyabc')}), {last.total_simulations:,} simulations{extra}, {len(gens)} "
             f"generations of {settings.population} particles, final epsilon {last.epsilon:.3g}, "
-            f"effective sample size {last.ess:.0f}.",
+            f"effective sample size {last.ess:.0f}.{moved}",
             98,
             initial_indent="# ",
             subsequent_indent="# ",

@@ -131,9 +131,11 @@ def coverage_study(
     settings: Settings | None = None,
 ) -> Coverage:
     """Calibrate ``datasets`` synthetic data sets (in ``workers`` processes; each data set is
-    seeded by its index, so the result does not depend on the number of workers)."""
+    seeded by its index, so the result does not depend on the number of workers). Without the
+    resample-move (``move_steps=0``): it leaves the posterior as it is, so this is the coverage of
+    the ABC-SMC itself."""
     settings = settings or Settings(
-        population=80, budget=3_000, max_minutes=2.0, max_generations=5, workers=1, seed=seed
+        population=80, budget=3_000, max_minutes=2.0, max_generations=5, workers=1, seed=seed, move_steps=0
     )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

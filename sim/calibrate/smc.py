@@ -14,7 +14,8 @@ below ``min_acceptance`` or ``max_generations`` generations. A generation may us
 wall time at the pace of the generation before; one that would need more is abandoned (its
 simulations are counted apart) and the last finished generation is the result. No generation starts
 whose acceptance rate, extrapolated from the last two, would be below ``min_acceptance`` or would not
-fill a population in what is left.
+fill a population in what is left, ``move_steps x population`` simulations being kept for the
+resample-move that follows the last generation (:mod:`sim.calibrate.moves`).
 
 The pyabc history (SQLite) is written after every generation, so a calibration stopped at any point
 resumes from its last finished generation. A replication's seed is drawn from the root seed and the
@@ -66,6 +67,7 @@ class Settings:
     prior_share: float = 0.25  # share of proposals drawn from the prior (defensive mixture)
     transition: str = "normal"  # "normal": one covariance for all particles; "local": per particle,
     # from its nearest neighbours (pyabc LocalTransition, Filippi et al. 2013)
+    move_steps: int = 20  # ABC-MCMC steps of the resample-move after the last generation (0: none)
 
 
 @dataclass(frozen=True)
@@ -316,10 +318,14 @@ def calibrate(
     last_rates: list[float] = []  # acceptance rates of the finished generations
     if done:
         last_rates = [g.acceptance_rate for g in generations(abc.history)[-2:]]
+    # the resample-move after the last generation needs at most a simulation per particle a step:
+    # kept out of what the generations may use, so that budget and wall time hold for the whole run
+    reserve = move_reserve(settings)
     while True:
         left = settings.budget - abc.history.total_nr_simulations
         if not math.isnan(rate):
             left = min(left, int((deadline - time.perf_counter()) * rate))
+        left -= reserve
         expected = _next_acceptance(last_rates)
         if expected < settings.min_acceptance:
             return Run(
@@ -332,7 +338,9 @@ def calibrate(
                 abc.history,
                 f"the next generation would need about "
                 f"{settings.population / expected:,.0f} simulations, more than "
-                f"the budget and wall time leave ({max(left, 0):,})",
+                f"the budget and wall time leave ({max(left, 0):,}"
+                + (f", keeping {reserve:,} for the resample-move" if reserve else "")
+                + ")",
             )
         # pyabc abandons a generation that needs more than this, keeping the last finished one
         abc.min_acceptance_rate = max(settings.min_acceptance, settings.population / left)
@@ -362,6 +370,12 @@ def calibrate(
         if abc.check_terminate(t=t, acceptance_rate=ret["acceptance_rate"]):
             return Run(abc.history, _stop_reason(abc, settings, t, g))
         t += 1
+
+
+def move_reserve(settings: Settings) -> int:
+    """Simulations the generations leave for the resample-move: one a particle a step, at most a
+    quarter of the budget."""
+    return min(settings.move_steps * settings.population, settings.budget // 4)
 
 
 def generation_seed(seed: int, t: int) -> int:
@@ -429,10 +443,18 @@ def posterior(history, problem: Problem) -> pd.DataFrame:
     """The last generation's particles: one column per parameter (natural scale), ``weight`` and
     ``generation``."""
     frame, w = history.get_distribution(t=history.max_t)
-    rows = [problem.natural(particle) for particle in frame.to_dict("records")]
+    return posterior_of(frame, problem, int(history.max_t), np.asarray(w, dtype=float))
+
+
+def posterior_of(
+    particles: pd.DataFrame, problem: Problem, generation: int, weights: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Particles of pyabc's unbounded space as a posterior frame: one column per parameter (natural
+    scale), ``weight`` (equal when ``weights`` is None) and ``generation``."""
+    rows = [problem.natural(particle) for particle in particles.to_dict("records")]
     out = pd.DataFrame(rows, columns=list(problem.keys))
-    out["weight"] = np.asarray(w, dtype=float)
-    out["generation"] = int(history.max_t)
+    out["weight"] = weights if weights is not None else np.full(len(out), 1.0 / max(len(out), 1))
+    out["generation"] = generation
     return out
 
 

@@ -65,6 +65,15 @@ def calibrate(
             "nearest neighbours)",
         ),
     ] = "normal",
+    move_steps: Annotated[
+        int,
+        typer.Option(
+            "--move-steps",
+            min=0,
+            max=1000,
+            help="ABC-MCMC steps that rejuvenate the last population (resample-move; 0: none)",
+        ),
+    ] = 20,
     resume: Annotated[bool, typer.Option("--resume", help="continue the last run in OUT/abc.db")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-generation log")] = False,
 ) -> None:
@@ -87,6 +96,7 @@ def calibrate(
         workers=workers,
         seed=seed,
         transition=transition,
+        move_steps=move_steps,
     )
     if not quiet:
         out_console.print(
@@ -130,6 +140,16 @@ def calibrate(
         highlight=False,
         soft_wrap=True,
     )
+    if result.moves is not None:
+        m = result.moves
+        out_console.print(
+            f"resample-move at epsilon {m.epsilon:.3f}: {m.steps} steps, share of particles moving "
+            f"{', '.join(f'{a:.2f}' for a in m.acceptance)}; {m.distinct} distinct particles of "
+            f"{len(result.posterior)} (after resampling {m.distinct_before}), equal weights; "
+            f"{m.simulations:,} simulations, {m.seconds:.0f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
     table = Table(
         title="posterior: the fitted point, the weighted median and 90% interval", title_justify="left"
     )

@@ -106,7 +106,7 @@ def create_app(lab: Lab) -> Starlette:
             Route("/api/run", run),
             Route("/api/scenario", scenario),
             Route("/api/report", report),
-        ]
+        ],
     )
 
 

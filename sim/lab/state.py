@@ -22,10 +22,11 @@ from sim.runner import DEFAULT_SEED
 MAX_REPS = 500
 #: What a student can predict before a run: metric -> words for the page.
 PREDICTABLE = {
-    "attacks_after_feb8": "attacks from 8 Feb on",
     "us_killed": "US personnel killed",
     "attacks": "attacks in all",
     "strikes": "US strikes",
+    "militia_killed": "militia killed",
+    "civilians_killed": "civilians killed",
     "halted": "the militias halt (1 yes, 0 no)",
 }
 
