@@ -159,11 +159,13 @@ def test_the_lab_shows_the_numbers_of_esim_compare_on_the_same_seeds(lab, tmp_pa
     ]
 
 
-def test_every_predictable_metric_is_one_the_comparison_has():
+def test_every_metric_the_page_shows_or_predicts_is_one_the_comparison_has():
     from sim.compare import NUMERIC_METRICS
+    from sim.lab.engine import SHOWN
     from sim.lab.state import PREDICTABLE
 
     assert set(PREDICTABLE) <= set(NUMERIC_METRICS)
+    assert set(SHOWN) <= set(NUMERIC_METRICS)
 
 
 def test_the_prediction_is_placed_in_the_simulated_distribution(lab):
