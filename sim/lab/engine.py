@@ -298,11 +298,11 @@ def story(scenario, seed: int, rep: int = 0) -> dict:
     """Replication ``rep``'s narration (the lines of ``esim narrate``) and its timeline in days."""
     from sim.report.narrate import narrate
 
+    result = run_replication(scenario, seed, rep)
     lines = [
         {"when": line.when.isoformat(timespec="minutes"), "kind": line.kind, "text": line.text}
-        for line in narrate(scenario, seed, rep)
+        for line in narrate(scenario, seed, rep, result)
     ]
-    rows = run_replication(scenario, seed, rep).events
     timeline = [
         {
             "day": round(r.t_hours / 24.0, 3),
@@ -313,7 +313,7 @@ def story(scenario, seed: int, rep: int = 0) -> dict:
             "targets": r.targets,
             "bomber": r.bomber,
         }
-        for r in rows
+        for r in result.events
         if r.event in TIMELINE_EVENTS
     ]
     return {"lines": lines, "timeline": timeline, "horizon_days": scenario.horizon_hours / 24.0}

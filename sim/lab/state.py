@@ -99,7 +99,7 @@ class LabState:
             params.extend((f"{scope}.{k}", _plain(v)) for k, v in sorted(values.items()))
         params.append(("predict", self.predict))
         if self.guess is not None:
-            params.append(("guess", f"{self.guess:g}"))
+            params.append(("guess", repr(self.guess)))
         return urlencode(params)
 
     def shared_overrides(self) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 from sim.metrics import ladder_by_day
 from sim.model import events as ev
 from sim.model.events import SEVERITY_WORDS, Rung, plural
-from sim.replication import run_replication
+from sim.replication import Replication, run_replication
 from sim.scenario.schema import SEVERITY_LEVELS, Scenario
 
 
@@ -89,9 +89,11 @@ def policy_text(s: Scenario) -> str:
     return "; ".join(parts)
 
 
-def narrate(scenario: Scenario, seed: int, rep: int = 0) -> list[Line]:
-    """The story of replication ``rep`` of root seed ``seed``."""
-    result = run_replication(scenario, seed, rep)
+def narrate(scenario: Scenario, seed: int, rep: int = 0, result: Replication | None = None) -> list[Line]:
+    """The story of replication ``rep`` of root seed ``seed`` (``result``: that replication, when
+    the caller has already run it)."""
+    if result is None:
+        result = run_replication(scenario, seed, rep)
     raw = result.events
     rows: list[dict[str, Any]] = [r._asdict() for r in raw]
     s = scenario
