@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 import sim
 from sim.lab.app import create_app
-from sim.lab.engine import Lab, LabBusy
+from sim.lab.engine import Lab, LabBusy, LabTooSlow
 from sim.lab.levers import BY_NAME, LEVERS, preset_overrides
 from sim.lab.state import MAX_REPS, LabError, LabState
 from sim.scenario.loader import resolved_toml
@@ -189,6 +189,35 @@ def test_a_second_run_while_one_is_going_is_refused(lab):
     finally:
         lab._lock.release()
     assert lab.run(LabState(n=2))["n"] == 2
+
+
+def test_a_run_past_the_time_limit_ends_with_one_line_and_frees_the_lab():
+    """At the extremes of the controls a replication takes about 0.2 s: 40 of each policy would
+    take seconds; a lab with no time to spare ends the run after its first batch."""
+    extreme = {
+        "n": "40",
+        "world.militia_background_rate_per_day": "10",
+        "world.militia_branching_ratio": "0.95",
+        "b": "never",
+    }
+    hurried = Lab(BASELINE, POLICIES, workers=1, max_seconds=0.0)
+    state = LabState.from_query(extreme, hurried.presets)
+    started = time.perf_counter()
+    with pytest.raises(LabTooSlow, match=r"went past 0 s with 10 of 80 replications done: ask for fewer"):
+        hurried.run(state)
+    assert time.perf_counter() - started < 5.0
+    assert hurried._lock.acquire(blocking=False)  # the lock was given back
+    hurried._lock.release()
+    client = TestClient(create_app(hurried))
+    assert client.get("/api/run?" + state.query()).status_code == 503
+
+
+def test_the_same_run_with_time_to_spare_finishes():
+    patient = Lab(BASELINE, POLICIES, workers=1, max_seconds=600.0)
+    state = LabState.from_query(
+        {"n": "2", "world.militia_branching_ratio": "0.95", "b": "never"}, patient.presets
+    )
+    assert patient.run(state)["n"] == 2
 
 
 def test_an_exported_scenario_runs_as_the_lab_ran_it(lab, tmp_path):

@@ -27,13 +27,16 @@ def lab(
     policies: Annotated[
         Path, typer.Option("--policies", help="folder of policy presets", metavar="DIR")
     ] = Path("scenarios/policies"),
+    max_seconds: Annotated[
+        float, typer.Option("--max-seconds", min=1.0, max=3600.0, help="time limit of one run (seconds)")
+    ] = 30.0,
 ) -> None:
     """Open the escalation lab: the story, a sandbox of two policies on the same dice, predictions."""
     from sim.lab.app import serve
     from sim.lab.engine import Lab
 
     with _bad_input():
-        the_lab = Lab(scenario, policies, workers=workers)
+        the_lab = Lab(scenario, policies, workers=workers, max_seconds=max_seconds)
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             try:
                 probe.bind((host, port))

@@ -6,7 +6,7 @@ Routes (every one reads the lab's state from the query string, :class:`sim.lab.s
 * ``/``: the page; ``/api/controls``: the controls, presets and documented record;
 * ``/api/story``: replication 0 of policy A, narrated, with its timeline;
 * ``/api/run``: both policies on the same seeds (400 with ``{"error": line}`` for a bad value, 429
-  while another run is going);
+  while another run is going, 503 for a run past the time limit);
 * ``/api/scenario?side=a|b``: that side as a scenario file; ``/api/report``: the HTML report.
 """
 
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from sim.lab.engine import Lab, LabBusy, story
+from sim.lab.engine import Lab, LabBusy, LabTooSlow, story
 from sim.lab.state import LabError, LabState
 
 PAGE = Path(__file__).with_name("page.html")
@@ -37,7 +37,7 @@ def create_app(lab: Lab) -> Starlette:
         return LabState.from_query(query, lab.presets)
 
     def error(exc: Exception) -> JSONResponse:
-        status = 429 if isinstance(exc, LabBusy) else 400
+        status = 429 if isinstance(exc, LabBusy) else 503 if isinstance(exc, LabTooSlow) else 400
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     async def page(request: Request) -> Response:

@@ -3,8 +3,10 @@ library function as ``esim compare`` (:func:`sim.compare.run_comparison`), one r
 each, the distribution of the predicted metric, and the documented record to draw beside them.
 
 One run at a time: a second request while one is going is refused (:class:`LabBusy`), never
-stacked. A run is bounded by :data:`sim.lab.state.MAX_REPS` replications a policy, each bounded by
-the model's event budget.
+stacked. A run is bounded by :data:`sim.lab.state.MAX_REPS` replications a policy, each by the
+model's event budget, and in time: a run still going after ``max_seconds`` is ended at its next
+finished batch with a one-line error (:class:`LabTooSlow`; the batches already handed to the
+workers finish in the background).
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ class LabBusy(RuntimeError):
     """A run is going: the request is refused, not queued behind it."""
 
 
+class LabTooSlow(LabError):
+    """A run went on past the lab's time limit."""
+
+
 class Lab:
     """The lab's library side: a scenario file, its presets and a pool of warm workers."""
 
@@ -68,8 +74,10 @@ class Lab:
         policies_folder: str | Path = "scenarios/policies",
         record_folder: str | Path = "calibration/record",
         workers: int = 2,
+        max_seconds: float = 30.0,
     ) -> None:
         self.file = Path(scenario_file)
+        self.max_seconds = max_seconds
         self.base = load_scenario(self.file)  # a bad file fails here, before the server starts
         self.presets = presets(Path(policies_folder)) if Path(policies_folder).is_dir() else {"scenario": []}
         self.record = _record(Path(record_folder), self.base.meta.start_date)
@@ -210,7 +218,17 @@ class Lab:
 
     def _compare(self, state: LabState, events: bool = False):
         """The state's two policies through :func:`sim.compare.run_comparison`, as ``esim compare``
-        runs them (here each side with its own overrides)."""
+        runs them (here each side with its own overrides), in batches small enough for the time
+        limit to be checked often."""
+        deadline = time.perf_counter() + self.max_seconds
+
+        def in_time(done: int, total: int) -> None:
+            if done < total and time.perf_counter() > deadline:
+                raise LabTooSlow(
+                    f"the run went past {self.max_seconds:g} s with {done} of {total} replications done: "
+                    "ask for fewer replications or gentler rates"
+                )
+
         return run_comparison(
             [str(self.file), str(self.file)],
             reps=state.n,
@@ -223,7 +241,8 @@ class Lab:
             ],
             metrics=None if events else tuple(SHOWN),
             events=events,
-            batch_reps=max(10, math.ceil(state.n / (2 * self.workers))),
+            batch_reps=max(10, math.ceil(state.n / (8 * self.workers))),
+            progress=in_time,
         )
 
     def export_scenario(self, state: LabState, side: str) -> str:
