@@ -72,7 +72,7 @@ LEVERS: tuple[Lever, ...] = (
         "",
         "choice",
         True,
-        "README, 'Policies'; facts §3: the 2023-24 responses were driven by severity",
+        "facts §3: responses driven by severity, not by the count of attacks",
         choices=POLICIES,
     ),
     Lever(
@@ -90,7 +90,7 @@ LEVERS: tuple[Lever, ...] = (
         "hours",
         "number",
         True,
-        "facts §3: from the same day in theatre",
+        "assumption (facts §3: lags from the same day in theatre)",
         1.0,
         480.0,
         1.0,
@@ -123,7 +123,7 @@ LEVERS: tuple[Lever, ...] = (
         "",
         "bool",
         True,
-        "article: the strikes of 2 Feb 2024 were announced days ahead",
+        "assumption of the scenario file: the response to Tower 22 was announced days before 2 Feb",
     ),
     Lever(
         "b1b.enabled",
