@@ -392,6 +392,11 @@ def test_a_student_runs_two_policies_in_chromium_and_sees_esim_compares_numbers(
                 for row in browser.find_elements(By.CSS_SELECTOR, "#result-table tbody tr")
             }
             assert "You predicted 3" in browser.find_element(By.ID, "verdict").text
+            browser.set_window_size(400, 900)  # a phone: the page reflows, nothing runs off the side
+            assert browser.execute_script(
+                "return document.documentElement.scrollWidth <= window.innerWidth"
+            ), "the page is wider than a phone's screen"
+            browser.save_screenshot(str(shots / "3-phone.png"))
             logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
             assert logs == [], logs
     finally:
