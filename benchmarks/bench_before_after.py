@@ -36,6 +36,9 @@ import simpy  # noqa: E402
 import sim  # noqa: E402
 from sim.replication import run_replication  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_run import raw_simpy_timeouts_per_second  # noqa: E402  (one definition of the reference)
+
 #: the tree before issue 13's speed work (its golden digests were taken on it)
 DEFAULT_BEFORE = "05588e5"
 
@@ -59,19 +62,6 @@ def import_before(rev: str, folder: Path):
         importlib.import_module("sim_before.replication").run_replication,
         importlib.import_module("sim_before.model.world").World,
     )
-
-
-def raw_simpy_timeouts_per_second(n: int = 200_000) -> float:
-    env = simpy.Environment()
-
-    def ticker():
-        for _ in range(n):
-            yield env.timeout(1.0)
-
-    env.process(ticker())
-    started = time.perf_counter()
-    env.run()
-    return n / (time.perf_counter() - started)
 
 
 def replications_per_second(run, scenario, reps: int, seed: int) -> float:

@@ -88,7 +88,7 @@ def resample_move(
     move each by ``steps`` ABC-MCMC steps at ``epsilon``. ``distances`` maps a list of particles to
     their distances to the record (default: one after the other in this process)."""
     started = time.perf_counter()
-    distances = distances or (lambda batch: [problem.distance(problem.simulate(p)) for p in batch])
+    distances = distances or (lambda batch: distances_of(problem, batch))
     rng = np.random.default_rng([seed, 0x4D4F5645])  # "MOVE": a stream of its own
     names = list(problem.keys)
     before = particles[names].to_numpy(dtype=float)
@@ -141,9 +141,14 @@ def _init_worker(problem: Problem) -> None:
     _PROBLEM = problem
 
 
+def distances_of(problem: Problem, batch: list[dict[str, float]]) -> list[float]:
+    """Each particle's distance to the record, in its one replication."""
+    return [problem.distance(problem.simulate(p)) for p in batch]
+
+
 def _distances_in_worker(batch: list[dict[str, float]]) -> list[float]:
     assert _PROBLEM is not None
-    return [_PROBLEM.distance(_PROBLEM.simulate(p)) for p in batch]
+    return distances_of(_PROBLEM, batch)
 
 
 class DistancePool:
@@ -174,7 +179,7 @@ class DistancePool:
 
     def __call__(self, batch: list[dict[str, float]]) -> list[float]:
         if self._pool is None or not batch:
-            return [self.problem.distance(self.problem.simulate(p)) for p in batch]
+            return distances_of(self.problem, batch)
         size = max(1, -(-len(batch) // (4 * self.workers)))
         chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
         return [x for part in self._pool.map(_distances_in_worker, chunks) for x in part]
