@@ -107,11 +107,18 @@ def us_injured(attack_rows: list[tuple], report_rows: list[tuple]) -> int:
 
 def replication_metrics(rows: Sequence[tuple], scenario: Scenario) -> dict:
     """Metrics of one replication from its event rows (see the module docstring)."""
-    attacks = [r for r in rows if r[_EVENT] == ev.ATTACK]
-    strikes = [r for r in rows if r[_EVENT] == ev.STRIKE]
+    by_event: dict[str, list[tuple]] = {}
+    for r in rows:  # one pass: rows grouped by event
+        group = by_event.get(r[_EVENT])
+        if group is None:
+            by_event[r[_EVENT]] = [r]
+        else:
+            group.append(r)
+    attacks = by_event.get(ev.ATTACK, [])
+    strikes = by_event.get(ev.STRIKE, [])
     by_country = Counter(map(itemgetter(_COUNTRY), attacks))
     lethal = [r[_T] for r in attacks if r[_KILLED]]
-    halts = [r[_T] for r in rows if r[_EVENT] == ev.HALT]
+    halts = [r[_T] for r in by_event.get(ev.HALT, ())]
     max_rung, rung_days = _ladder(rows, scenario)
     return {
         "attacks": len(attacks),
@@ -119,9 +126,9 @@ def replication_metrics(rows: Sequence[tuple], scenario: Scenario) -> dict:
         "attacks_syria": by_country["Syria"],
         "attacks_jordan": by_country["Jordan"],
         "us_killed": sum(map(itemgetter(_KILLED), attacks)),
-        "us_injured": us_injured(attacks, [r for r in rows if r[_EVENT] == ev.INJURY_REPORT]),
+        "us_injured": us_injured(attacks, by_event.get(ev.INJURY_REPORT, [])),
         "strikes": count_strikes(strikes),
-        "sorties_b1b": sum(r[_AIRCRAFT] for r in rows if r[_EVENT] == ev.TAKEOFF),
+        "sorties_b1b": sum(map(itemgetter(_AIRCRAFT), by_event.get(ev.TAKEOFF, ()))),
         "targets_struck": sum(map(itemgetter(_TARGETS), strikes)),
         "targets_destroyed": sum(map(itemgetter(_DESTROYED), strikes)),
         "munitions_expended": sum(map(itemgetter(_MUNITIONS), strikes)),
@@ -148,15 +155,12 @@ def ladder_by_day(rows: Sequence[tuple], s: Scenario) -> tuple[np.ndarray, np.nd
     """Per day of the scenario: the highest rung of that day's events, and the current rung (the
     highest of the last ``ladder.memory_days`` days)."""
     n_days = int(round(s.horizon_hours / 24.0))
-    daily = [0] * n_days
-    last = n_days - 1
-    for r in rows:  # a replication's few hundred rows: a loop beats numpy's set-up here
-        day = int(r[_T] // 24.0)
-        if day > last:
-            day = last
-        if r[_RUNG] > daily[day]:
-            daily[day] = r[_RUNG]
-    days = np.array(daily, dtype=np.int64)
+    n = len(rows)
+    t = np.fromiter(map(itemgetter(_T), rows), np.float64, n)
+    rungs = np.fromiter(map(itemgetter(_RUNG), rows), np.int64, n)
+    days = np.zeros(n_days, dtype=np.int64)
+    # events past the last day count on the last day
+    np.maximum.at(days, np.minimum(t // 24.0, n_days - 1).astype(np.int64), rungs)
     return days, current_rungs(days, s)
 
 
