@@ -8,17 +8,37 @@ Python API::
 
     sweep = sim.load_sweep("scenarios/sweeps/bomber_lag.toml")
     sim.run_sweep(sweep, "results/bomber_lag", sim.Backend(workers=2))   # under __main__ guard
+
+The names are imported on first use (PEP 562): a worker process that runs replications imports the
+model and numpy, not pandas, pyarrow or the command line (``import sim`` alone costs nothing).
 """
 
-from sim.replication import Replication, run_replication  # noqa: E402
-from sim.runner import (  # noqa: E402
-    Backend,  # noqa: E402
-    RunResult,
-    run,
-)
-from sim.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
-from sim.sweep import load_sweep, run_sweep  # noqa: E402
-from sim.version import __version__  # noqa: E402
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from sim.version import __version__
+
+if TYPE_CHECKING:
+    from sim.replication import Replication, run_replication
+    from sim.runner import Backend, RunResult, run
+    from sim.scenario import Scenario, ScenarioError, load_scenario
+    from sim.sweep import load_sweep, run_sweep
+
+#: where each public name lives
+_HOMES = {
+    "Backend": "sim.runner",
+    "Replication": "sim.replication",
+    "RunResult": "sim.runner",
+    "Scenario": "sim.scenario",
+    "ScenarioError": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "load_sweep": "sim.sweep",
+    "run": "sim.runner",
+    "run_replication": "sim.replication",
+    "run_sweep": "sim.sweep",
+}
 
 __all__ = [
     "Backend",
@@ -33,3 +53,16 @@ __all__ = [
     "run_replication",
     "run_sweep",
 ]
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

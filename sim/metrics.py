@@ -29,13 +29,16 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.model import events as ev
 from sim.model.events import COL, Rung
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:  # pandas only for describe(): a worker that runs replications never imports it
+    import pandas as pd
 
 OUTCOMES = ("halted", "contained", "spiral")
 RUNG_COLUMNS = tuple(f"days_at_{r.label}" for r in Rung)
@@ -212,6 +215,8 @@ def describe(summary: pd.DataFrame) -> pd.DataFrame:
     Only metric columns are described: the columns that say where a row comes from (``point``,
     ``policy``, ``error`` of a sweep or comparison) are not; describe each policy's rows apart.
     """
+    import pandas as pd
+
     skip = {"rep", "seed", "point", "policy", "error", "outcome"}
     if "error" in summary:
         summary = summary[summary["error"].fillna("") == ""]

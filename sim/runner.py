@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -13,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from sim.batch import SWEEP_COLUMNS, batch_rows, batch_rows_and_events
 from sim.metrics import METRIC_COLUMNS
 from sim.model import events as ev
 from sim.model.events import COLUMNS
@@ -132,68 +134,42 @@ def _categories(s: Scenario) -> dict[str, list[str]]:
 
 # --- sweeps: batches of replications on one of three backends ------------------------------------
 
-#: Columns of a sweep's summary rows: where the row comes from, the metrics, and the error of a
-#: replication that raised (empty when it ran).
-SWEEP_COLUMNS = ("point", "policy", *METRIC_COLUMNS, "error")
-
 
 def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int, last: int) -> pd.DataFrame:
-    """Replications ``first``..``last - 1`` of one scenario as summary rows.
-
-    A replication that raises becomes a row with its ``rep`` and ``seed``, no metrics and the error
-    in ``error``; the batch goes on.
-    """
-    return _batch(scenario, seed, point, policy, first, last, keep_events=False)[0]
+    """Replications ``first``..``last - 1`` of one scenario as a typed summary frame
+    (:func:`sim.batch.batch_rows`; a replication that raises is a row with its error)."""
+    return summary_frame(batch_rows(scenario, seed, point, policy, first, last))
 
 
 def run_batch_with_events(
     scenario: Scenario, seed: int, point: int, policy: str, first: int, last: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`run_batch`, and the batch's event rows (with ``point`` and ``policy`` first)."""
-    return _batch(scenario, seed, point, policy, first, last, keep_events=True)
-
-
-def _batch(scenario, seed, point, policy, first, last, keep_events):
-    rows, events, rep_index = [], [], []
-    for rep in range(first, last):
-        try:
-            result = run_replication(scenario, seed, rep)
-            rows.append({"point": point, "policy": policy, **result.metrics, "error": ""})
-            if keep_events:
-                events.extend(result.events)
-                rep_index.extend([rep] * len(result.events))
-        except Exception as exc:  # noqa: BLE001 - a failed replication is data, not a crash
-            rows.append(
-                {
-                    "point": point,
-                    "policy": policy,
-                    "rep": rep,
-                    "seed": seed,
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
-            )
-    frame = _typed_summary(pd.DataFrame(rows, columns=list(SWEEP_COLUMNS)))
-    if not keep_events:
-        return frame, None
+    rows, events, rep_index = batch_rows_and_events(scenario, seed, point, policy, first, last, True)
     log = events_frame(events, rep_index, scenario)
     log.insert(0, "policy", policy)
     log.insert(0, "point", point)
-    return frame, log
+    return summary_frame(rows), log
 
 
-def _typed_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Fixed dtypes, so that every batch file has the same schema whatever failed in it."""
-    out = frame.copy()
-    for name in out.columns:
-        if name in ("policy", "outcome", "error"):
-            out[name] = out[name].fillna("").astype(str)
-        elif name in ("point", "rep", "seed"):
-            out[name] = out[name].astype("int64")
-        elif name == "halted":
-            out[name] = out[name].astype("float64")  # NaN for a failed replication
+_TEXT = ("policy", "outcome", "error")
+_WHOLE = ("point", "rep", "seed")
+
+
+def summary_frame(rows: list[dict]) -> pd.DataFrame:
+    """A batch's summary rows (:func:`sim.batch.batch_rows`) as a frame of fixed dtypes, so that
+    every batch file has the same schema whatever failed in it: text columns str ('' when missing),
+    ``point``, ``rep`` and ``seed`` int64, every metric float64 (NaN for a failed replication)."""
+    data: dict[str, object] = {}
+    for name in SWEEP_COLUMNS:
+        values = [r.get(name) for r in rows]
+        if name in _TEXT:
+            data[name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        elif name in _WHOLE:
+            data[name] = np.array(values, dtype=np.int64)
         else:
-            out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
-    return out
+            data[name] = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
 
 
 #: Seconds between looks at a Dask cluster while no batch finishes, and how long a cluster may have

@@ -290,7 +290,8 @@ def run_sweep(
     import datetime as dt
     import time
 
-    from sim.runner import Backend, run_batch, run_batch_with_events
+    from sim.batch import batch_rows
+    from sim.runner import Backend, run_batch_with_events, summary_frame
     from sim.store import SweepStore
     from sim.version import __version__
 
@@ -328,9 +329,10 @@ def run_sweep(
     ]
     started = time.perf_counter()
     done = failed = 0
-    fn = run_batch_with_events if events else run_batch
+    # without events a worker returns plain rows (it never imports pandas) and the frame is typed here
+    fn = run_batch_with_events if events else batch_rows
     for i, result in backend.map(fn, calls):
-        frame, log = result if events else (result, None)
+        frame, log = result if events else (summary_frame(result), None)
         store.write_batch(tasks[i].name, frame, log)
         done += len(frame)
         failed += int((frame["error"] != "").sum())

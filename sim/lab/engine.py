@@ -283,7 +283,7 @@ def _shown(value: Any) -> str:
 
 
 def _warm() -> bool:
-    import sim.runner  # noqa: F401  (the import is the warm-up)
+    import sim.batch  # noqa: F401  (the import is the warm-up: what a batch needs)
 
     return True
 
