@@ -18,21 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.metrics import METRIC_COLUMNS
-
-#: Metrics that a comparison reports (numeric, one per replication).
-NUMERIC_METRICS = tuple(m for m in METRIC_COLUMNS if m not in ("rep", "seed", "outcome"))
-#: The metrics a table shows unless asked for others.
-HEADLINE = (
-    "attacks",
-    "us_killed",
-    "us_injured",
-    "strikes",
-    "militia_killed",
-    "civilians_killed",
-    "halted",
-    "max_rung",
-)
+from sim.metrics import NUMERIC_METRICS
 
 
 def _outcome_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -284,7 +270,7 @@ def run_comparison(
     import tempfile
     import time
 
-    from sim.runner import DEFAULT_SEED
+    from sim.defaults import DEFAULT_SEED
     from sim.scenario import ScenarioError, load_scenario
     from sim.store import EVENT_BATCHES, SweepStore
     from sim.sweep import Sweep, SweepFile, design_points, run_sweep

@@ -44,6 +44,12 @@ class FolderError(Exception):
     """A result folder that cannot be written here, or read as it is."""
 
 
+class SweepStoreError(Exception):
+    """A result folder that cannot take this sweep (it holds another, or --resume finds none).
+    Raised by :class:`sim.store.SweepStore`; defined here, with the other folder errors, so that the
+    command line can catch it without loading the store (pandas, pyarrow)."""
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

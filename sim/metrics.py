@@ -65,6 +65,19 @@ METRIC_COLUMNS = (
     "outcome",
     *RUNG_COLUMNS,
 )
+#: Metrics that a comparison reports (numeric, one per replication).
+NUMERIC_METRICS = tuple(m for m in METRIC_COLUMNS if m not in ("rep", "seed", "outcome"))
+#: The metrics a table shows unless asked for others.
+HEADLINE = (
+    "attacks",
+    "us_killed",
+    "us_injured",
+    "strikes",
+    "militia_killed",
+    "civilians_killed",
+    "halted",
+    "max_rung",
+)
 
 _T, _EVENT, _COUNTRY, _PACKAGE, _RUNG = (
     COL["t_hours"],

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.batch import SWEEP_COLUMNS, batch_rows, batch_rows_and_events
+from sim.defaults import DEFAULT_REPS, DEFAULT_SEED
 from sim.metrics import METRIC_COLUMNS
 from sim.model import events as ev
 from sim.model.events import COLUMNS
@@ -22,11 +23,6 @@ from sim.replication import run_replication
 from sim.scenario.schema import COUNTRIES, WEAPON_TYPES, Scenario
 
 Progress = Callable[[int, int], None]
-
-#: The root seed every command and :func:`run` use unless told otherwise (the campaign's first day).
-DEFAULT_SEED = 20231017
-#: Replications of :func:`run` and ``esim run`` unless told otherwise.
-DEFAULT_REPS = 200
 
 
 class RunResult(NamedTuple):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.folders import SweepStoreError
 from sim.runner import RunResult
 from sim.scenario import Scenario, resolved_toml, scenario_hash
 from sim.version import __version__
@@ -258,10 +259,6 @@ def _holds(path: Path, task: tuple[int, str, int, int] | None) -> bool:
         and set(cols["point"]) == {point}
         and set(cols["policy"]) == {policy}
     )
-
-
-class SweepStoreError(Exception):
-    """A result folder that cannot take this sweep (it holds another, or --resume finds none)."""
 
 
 class SweepStore:

@@ -160,9 +160,9 @@ def test_the_lab_shows_the_numbers_of_esim_compare_on_the_same_seeds(lab, tmp_pa
 
 
 def test_every_metric_the_page_shows_or_predicts_is_one_the_comparison_has():
-    from sim.compare import NUMERIC_METRICS
     from sim.lab.engine import SHOWN
     from sim.lab.state import PREDICTABLE
+    from sim.metrics import NUMERIC_METRICS
 
     assert set(PREDICTABLE) <= set(NUMERIC_METRICS)
     assert set(SHOWN) <= set(NUMERIC_METRICS)

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sim import runner
 from sim.cli.common import (
     RepsOpt,
     ScenarioArg,
@@ -24,9 +23,9 @@ from sim.cli.common import (
     err_console,
     out_console,
 )
+from sim.defaults import DEFAULT_SEED
 from sim.metrics import format_number
 from sim.scenario import ScenarioError, load_scenario
-from sim.store import manifest
 
 
 def _to_parquet(frame, path: Path) -> None:
@@ -186,7 +185,7 @@ def calibrate(
 def check(
     scenario: ScenarioArg,
     reps: RepsOpt = 300,
-    seed: SeedOpt = runner.DEFAULT_SEED,
+    seed: SeedOpt = DEFAULT_SEED,
     targets: Annotated[
         Path | None,
         typer.Option("--targets", help="targets file [default: the one in calibration/ that names SCENARIO]"),
@@ -227,7 +226,7 @@ def check(
     _print_check(result, sc, reps, seed, Path(tfile))
     if out is not None:
         from sim.export import check_tables
-        from sim.store import atomic_write
+        from sim.store import atomic_write, manifest
 
         for name, frame in check_tables(result).items():
             atomic_write(out / f"{name}.parquet", partial(_to_parquet, frame))

@@ -22,7 +22,6 @@ from rich.table import Table
 
 from sim.metrics import describe, format_number
 from sim.scenario import ScenarioError
-from sim.store import check_writable
 
 app = typer.Typer(
     add_completion=False,
@@ -115,9 +114,8 @@ SetOpt = Annotated[
 @contextlib.contextmanager
 def _bad_input():
     """Bad input ends the command with one line on stderr and exit code 2, no traceback."""
-    from sim.folders import FolderError
+    from sim.folders import FolderError, SweepStoreError
     from sim.model.events import EventBudgetExceeded
-    from sim.store import SweepStoreError
 
     try:
         yield
@@ -141,6 +139,8 @@ def _folder_ready(out: Path, owned: tuple[str, ...] = ("manifest.json",)) -> Non
 
 def _writable(out: Path) -> None:
     """Fail now, as bad input, if results cannot be written into ``out``."""
+    from sim.store import check_writable
+
     try:
         check_writable(out)
     except OSError as exc:
@@ -148,7 +148,7 @@ def _writable(out: Path) -> None:
 
 
 def _metric_names() -> tuple[str, ...]:
-    from sim.compare import NUMERIC_METRICS
+    from sim.metrics import NUMERIC_METRICS
 
     return (*NUMERIC_METRICS, "outcome=halted", "outcome=contained", "outcome=spiral")
 

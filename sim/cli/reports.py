@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from sim import runner
 from sim.cli.common import (
     ScenarioArg,
     SeedOpt,
@@ -19,13 +18,14 @@ from sim.cli.common import (
     app,
     out_console,
 )
+from sim.defaults import DEFAULT_SEED
 from sim.scenario import ScenarioError, load_scenario
 
 
 @app.command()
 def narrate(
     scenario: ScenarioArg,
-    seed: SeedOpt = runner.DEFAULT_SEED,
+    seed: SeedOpt = DEFAULT_SEED,
     rep: Annotated[int, typer.Option("--rep", min=0, help="replication")] = 0,
     set_: SetOpt = None,
 ) -> None:

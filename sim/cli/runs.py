@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from sim import runner
 from sim.cli.common import (
     RepsOpt,
     ScenarioArg,
@@ -26,15 +25,15 @@ from sim.cli.common import (
     err_console,
     out_console,
 )
+from sim.defaults import DEFAULT_REPS, DEFAULT_SEED
 from sim.scenario import ScenarioError, load_scenario, scenario_hash
-from sim.store import default_run_folder, manifest, run_label, write_run
 
 
 @app.command()
 def run(
     scenario: ScenarioArg,
-    reps: RepsOpt = runner.DEFAULT_REPS,
-    seed: SeedOpt = runner.DEFAULT_SEED,
+    reps: RepsOpt = DEFAULT_REPS,
+    seed: SeedOpt = DEFAULT_SEED,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -52,6 +51,10 @@ def run(
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
         _reps_bounded(reps, events=False)  # the events go to disk a chunk at a time
+        # pandas and the store once the input is known good: a bad input is told at once
+        from sim import runner
+        from sim.store import default_run_folder, manifest, run_label, write_run
+
         out_dir = out if out is not None else default_run_folder(scenario, set_ or [])
         _folder_ready(out_dir)
         _disk_bounded(out_dir, reps)

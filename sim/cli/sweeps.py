@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sim import runner
 from sim.cli.common import (
     _METRIC_NAMES,
     DaskLocalOpt,
@@ -28,9 +27,9 @@ from sim.cli.common import (
     err_console,
     out_console,
 )
+from sim.defaults import DEFAULT_SEED
 from sim.metrics import format_number
 from sim.scenario import ScenarioError, load_scenario
-from sim.store import run_label
 
 
 def _sweep_backend(workers: int, scheduler: str | None, dask_local: int, tasks: int | None = None):
@@ -133,7 +132,8 @@ def results(
     ] = False,
 ) -> None:
     """Mean and 95% confidence interval of each metric per design point and policy."""
-    from sim.compare import HEADLINE, aggregate
+    from sim.compare import aggregate
+    from sim.metrics import HEADLINE
     from sim.store import SWEEP_MANIFEST, SweepStore
 
     store = SweepStore(folder)
@@ -223,7 +223,7 @@ def compare(
         ),
     ],
     reps: RepsOpt = 500,
-    seed: SeedOpt = runner.DEFAULT_SEED,
+    seed: SeedOpt = DEFAULT_SEED,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -247,8 +247,8 @@ def compare(
     95% confidence intervals and the variance reduction of the paired design."""
     import shutil
 
-    from sim.compare import HEADLINE, format_difference, run_comparison
-    from sim.store import SweepStoreError, comparison_manifest
+    from sim.folders import SweepStoreError
+    from sim.metrics import HEADLINE
 
     metrics = tuple(metric) if metric else (*HEADLINE, "outcome=halted")
     with _bad_input():
@@ -266,6 +266,9 @@ def compare(
             _folder_ready(out)
         elif resume:
             raise ScenarioError("--resume", "", "a comparison resumes into its --out folder: name it")
+    from sim.compare import format_difference, run_comparison  # pandas: after the input is checked
+    from sim.store import comparison_manifest, run_label
+
     # with --out, finished batches wait in a hidden sibling until the comparison is written
     store = None if out is None else out.parent / f".{out.name}.batches"
     if store is not None and not resume:
@@ -362,7 +365,8 @@ def sensitivity(
 ) -> None:
     """Sobol sensitivity indices (SALib) of the sweep's factors, under common random numbers, with
     the share of variance that is simulation noise."""
-    from sim.compare import HEADLINE, sobol_indices
+    from sim.compare import sobol_indices
+    from sim.metrics import HEADLINE
     from sim.store import SweepStore, SweepStoreError
     from sim.sweep import load_sweep, run_sweep, sensitivity_sweep
 

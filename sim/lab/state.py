@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from sim.defaults import DEFAULT_SEED
 from sim.lab.levers import BY_NAME
-from sim.runner import DEFAULT_SEED
 
 #: Replications a run may ask for (a run of 500 x 2 takes a few seconds on 2 cores).
 MAX_REPS = 500
