@@ -33,6 +33,24 @@ def test_a_worker_and_the_esim_script_import_no_pandas_pyarrow_or_cli():
     assert heavy_modules_after("import sim.batch") == []
 
 
+def test_the_command_line_tells_bad_input_without_loading_pandas_or_the_model():
+    """``esim --help`` and a bad input's one line need the app and the scenario schema only."""
+    app = heavy_modules_after("from sim.cli import app")
+    assert not {"pandas", "pyarrow", "sim.runner"} & set(app)
+    for argv in (["run", "missing.toml"], ["compare", "missing.toml", "scenarios/baseline.toml"]):
+        code = "\n".join(
+            [
+                f"import sys; sys.argv = ['esim', *{argv!r}]",
+                "from sim.cli import main",
+                "try:",
+                "    main()",
+                "except SystemExit as e:",
+                "    assert e.code == 2, e.code",
+            ]
+        )
+        assert not {"pandas", "pyarrow", "sim.runner"} & set(heavy_modules_after(code)), argv
+
+
 def test_the_import_check_sees_a_heavy_module():
     """The check fails where it must: the runner (frames) and the app (the command line) are heavy."""
     assert "pandas" in heavy_modules_after("import sim.runner")
