@@ -264,15 +264,14 @@ def run_comparison(
     ``progress(done, total)`` is called as batches finish.
 
     A comparison is a sweep with no factors and one policy per scenario: its batches go to the sweep
-    store ``store`` (a temporary folder when None), so that with ``resume`` a comparison stopped
-    part-way runs only the batches it has not finished (:func:`sim.sweep.run_sweep`).
+    store ``store`` (in memory when None), so that with ``resume`` a comparison stopped part-way
+    runs only the batches it has not finished (:func:`sim.sweep.run_sweep`).
     """
-    import tempfile
     import time
 
     from sim.defaults import DEFAULT_SEED
     from sim.scenario import ScenarioError, load_scenario
-    from sim.store import EVENT_BATCHES, SweepStore
+    from sim.store import EVENT_BATCHES, MemoryStore, SweepStore
     from sim.sweep import Sweep, SweepFile, design_points, run_sweep
 
     seed = DEFAULT_SEED if seed is None else seed
@@ -293,8 +292,14 @@ def run_comparison(
     )
     sweep = Sweep(files[0], spec, design_points(spec), dict(zip(names, scenarios, strict=True)))
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="esim-compare-") as tmp:
-        folder = Path(store) if store is not None else Path(tmp)
+    if store is None:  # nothing to resume: the batches stay in memory
+        if resume:
+            raise ValueError("a comparison resumes from its store: name one")
+        memory = MemoryStore()
+        run_sweep(sweep, memory, backend, progress=progress, events=events)
+        summary, logs = memory.summary(), memory.event_batches()
+    else:
+        folder = Path(store)
         run_sweep(sweep, folder, backend, resume=resume, progress=progress, events=events)
         summary = SweepStore(folder).summary()
         logs = [pd.read_parquet(f) for f in sorted((folder / EVENT_BATCHES).glob("*.parquet"))]

@@ -261,6 +261,48 @@ def _holds(path: Path, task: tuple[int, str, int, int] | None) -> bool:
     )
 
 
+def sorted_summary(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Batches' summary frames as one, in (point, policy, rep) order."""
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.sort_values(["point", "policy", "rep"], kind="stable").reset_index(drop=True)
+
+
+class MemoryStore:
+    """Where a sweep's batches go when nothing is to be resumed: in memory (a comparison without a
+    folder: ``esim compare`` without ``--out``, the lab). The same frames as :class:`SweepStore`
+    gives back from its files, without writing, syncing and reading a Parquet file per batch."""
+
+    def __init__(self) -> None:
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._events: dict[str, pd.DataFrame] = {}
+
+    def open(
+        self,
+        fingerprint: str,
+        info: dict,
+        design: pd.DataFrame,
+        resume: bool,
+        expected: dict[str, tuple[int, str, int, int]] | None = None,
+    ) -> set[str]:
+        """Nothing is finished in a new memory store."""
+        return set()
+
+    def write_batch(self, name: str, frame: pd.DataFrame, events: pd.DataFrame | None = None) -> None:
+        self._frames[name] = frame
+        if events is not None:
+            self._events[name] = events
+
+    def summary(self) -> pd.DataFrame:
+        """Every row, in (point, policy, rep) order (as :meth:`SweepStore.summary`)."""
+        return sorted_summary([self._frames[k] for k in sorted(self._frames)])
+
+    def event_batches(self) -> list[pd.DataFrame]:
+        """The batches' event frames, in the order of their names (as the files sort)."""
+        return [self._events[k] for k in sorted(self._events)]
+
+
 class SweepStore:
     """A sweep's result folder: ``sweep.json`` (what the sweep is), ``design.parquet`` (its
     points) and ``batches/<task>.parquet``, one per finished batch, each written to a temporary
@@ -330,8 +372,6 @@ class SweepStore:
         """Every finished row, in (point, policy, rep) order. A batch file that cannot be read is a
         :class:`SweepStoreError` naming it (``--resume`` reruns it)."""
         files = sorted(self.batches.glob("*.parquet"))
-        if not files:
-            return pd.DataFrame()
         frames = []
         for f in files:
             try:
@@ -341,8 +381,7 @@ class SweepStore:
                     f"{f}: unreadable batch file ({type(exc).__name__}); "
                     "run the sweep again with --resume to redo it"
                 ) from None
-        frame = pd.concat(frames, ignore_index=True)
-        return frame.sort_values(["point", "policy", "rep"], kind="stable").reset_index(drop=True)
+        return sorted_summary(frames)
 
     def design(self) -> pd.DataFrame:
         try:

@@ -32,7 +32,7 @@ import hashlib
 import itertools
 import math
 from pathlib import Path
-from typing import Annotated, Literal, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sim.scenario.loader import ScenarioError, load_model, load_scenario
 from sim.scenario.schema import Scenario
 from sim.scenario.values import key_problem, value_problem, with_values
+
+if TYPE_CHECKING:
+    from sim.store import MemoryStore
 
 
 class _Strict(BaseModel):
@@ -274,7 +277,7 @@ class SweepRun(NamedTuple):
 
 def run_sweep(
     sweep: Sweep,
-    out: str | Path,
+    out: str | Path | MemoryStore,
     backend=None,
     resume: bool = False,
     progress=None,
@@ -282,7 +285,8 @@ def run_sweep(
     events: bool = False,
 ) -> SweepRun:
     """Run the sweep's unfinished batches on ``backend``, writing each batch as it finishes
-    (with ``events``, also each batch's event log, under ``events/``).
+    (with ``events``, also each batch's event log, under ``events/``) to the folder ``out``, or
+    keeping them in ``out`` when it is a :class:`sim.store.MemoryStore` (nothing to resume).
 
     ``progress(done, total)`` counts replications. Raises :class:`sim.store.SweepStoreError` when
     ``out`` holds another sweep, or this one without ``resume``.
@@ -292,11 +296,11 @@ def run_sweep(
 
     from sim.batch import batch_rows
     from sim.runner import Backend, run_batch_with_events, summary_frame
-    from sim.store import SweepStore
+    from sim.store import MemoryStore, SweepStore
     from sim.version import __version__
 
     backend = backend or Backend()
-    store = SweepStore(out)
+    store = out if isinstance(out, MemoryStore) else SweepStore(out)
     info = {
         "escalation_sim_version": __version__,
         "sweep": sweep.spec.name,
@@ -338,7 +342,14 @@ def run_sweep(
         failed += int((frame["error"] != "").sum())
         if progress is not None:
             progress(done, total)
-    return SweepRun(Path(out), len(sweep.tasks()), len(finished), done, failed, time.perf_counter() - started)
+    return SweepRun(
+        store.out if isinstance(store, SweepStore) else Path(),
+        len(sweep.tasks()),
+        len(finished),
+        done,
+        failed,
+        time.perf_counter() - started,
+    )
 
 
 def sensitivity_sweep(sweep: Sweep, base_samples: int | None = None) -> tuple[Sweep, dict]:

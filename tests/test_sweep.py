@@ -646,9 +646,12 @@ def test_a_comparison_is_a_sweep_that_resumes_only_its_unfinished_batches(tmp_pa
     pd.testing.assert_frame_equal(again.summary, whole.summary)
     pd.testing.assert_frame_equal(again.events, whole.events)
     pd.testing.assert_frame_equal(again.table, whole.table)
-    # without a store nothing is kept, and the rows are the same
-    fresh = run_comparison(files, reps=12, seed=5, batch_reps=4)
+    # without a store the batches stay in memory (MemoryStore): the same frames as read back from
+    # the files, also when two processes finish the batches out of order
+    fresh = run_comparison(files, reps=12, seed=5, batch_reps=4, events=True, backend=Backend(workers=2))
     pd.testing.assert_frame_equal(fresh.summary, whole.summary)
+    pd.testing.assert_frame_equal(fresh.events, whole.events)
+    pd.testing.assert_frame_equal(fresh.table, whole.table)
     assert list(whole.summary["policy"].unique()) == ["baseline", "never"]
     with pytest.raises(SweepStoreError, match="already holds this sweep"):
         run_comparison(files, reps=12, seed=5, batch_reps=4, store=store)
