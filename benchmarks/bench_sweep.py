@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.runner import Backend  # noqa: E402
+from sim.backends import Backend  # noqa: E402
 from sim.store import SweepStore  # noqa: E402
 from sim.sweep import load_sweep, run_sweep  # noqa: E402
 

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING
 from sim.version import __version__
 
 if TYPE_CHECKING:
+    from sim.backends import Backend
     from sim.replication import Replication, run_replication
-    from sim.runner import Backend, RunResult, run
+    from sim.runner import RunResult, run
     from sim.scenario import Scenario, ScenarioError, load_scenario
     from sim.sweep import load_sweep, run_sweep
 
 #: where each public name lives
 _HOMES = {
-    "Backend": "sim.runner",
+    "Backend": "sim.backends",
     "Replication": "sim.replication",
     "RunResult": "sim.runner",
     "Scenario": "sim.scenario",

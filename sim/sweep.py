@@ -294,8 +294,9 @@ def run_sweep(
     import datetime as dt
     import time
 
+    from sim.backends import Backend
     from sim.batch import batch_rows
-    from sim.runner import Backend, run_batch_with_events, summary_frame
+    from sim.runner import run_batch_with_events, summary_frame
     from sim.store import MemoryStore, SweepStore
     from sim.version import __version__
 

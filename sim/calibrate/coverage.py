@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest
 
+from sim.backends import Backend
 from sim.calibrate.priors import PriorsFile
 from sim.calibrate.smc import Problem, Settings, calibrate, posterior, weighted_quantile
 from sim.calibrate.statistics import statistic
 from sim.calibrate.targets import TargetsFile, compile_targets
 from sim.replication import run_replication
-from sim.runner import Backend
 from sim.scenario.loader import load_scenario
 from sim.scenario.schema import Scenario
 

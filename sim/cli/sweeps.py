@@ -37,7 +37,7 @@ def _sweep_backend(workers: int, scheduler: str | None, dask_local: int, tasks: 
     (a capped request is said on stderr)."""
     import os
 
-    from sim.runner import Backend
+    from sim.backends import Backend
 
     cores = os.cpu_count() or 1
     cap = min(cores, tasks) if tasks else cores
@@ -78,7 +78,7 @@ def sweep(
     with _bad_input():
         sw = load_sweep(file)
         if scheduler is not None:
-            from sim.runner import scheduler_problem
+            from sim.backends import scheduler_problem
 
             problem = scheduler_problem(scheduler)
             if problem:
@@ -266,31 +266,34 @@ def compare(
             _folder_ready(out)
         elif resume:
             raise ScenarioError("--resume", "", "a comparison resumes into its --out folder: name it")
-    from sim.compare import format_difference, run_comparison  # pandas: after the input is checked
-    from sim.store import comparison_manifest, run_label
+    # the workers start now and import the model while this process loads pandas and the rest
+    backend = _sweep_backend(workers, None, 0, len(scenarios) * -(-reps // 100)).start()
+    with backend:
+        from sim.compare import format_difference, run_comparison  # pandas: after the input is checked
+        from sim.store import comparison_manifest, run_label
 
-    # with --out, finished batches wait in a hidden sibling until the comparison is written
-    store = None if out is None else out.parent / f".{out.name}.batches"
-    if store is not None and not resume:
-        shutil.rmtree(store, ignore_errors=True)  # left by a comparison that was stopped
-    progress = _LazyProgress(quiet, "compare")
-    with _bad_input():
-        try:
-            comp = run_comparison(
-                scenarios,
-                reps=reps,
-                seed=seed,
-                backend=_sweep_backend(workers, None, 0, len(scenarios) * -(-reps // 100)),
-                progress=progress,
-                overrides=set_ or [],
-                events=out is not None,
-                store=store,
-                resume=resume,
-            )
-        except SweepStoreError as exc:
-            raise ScenarioError("--resume", "", f"{exc}; run without --resume to start again") from None
-        finally:
-            progress.close()
+        # with --out, finished batches wait in a hidden sibling until the comparison is written
+        store = None if out is None else out.parent / f".{out.name}.batches"
+        if store is not None and not resume:
+            shutil.rmtree(store, ignore_errors=True)  # left by a comparison that was stopped
+        progress = _LazyProgress(quiet, "compare")
+        with _bad_input():
+            try:
+                comp = run_comparison(
+                    scenarios,
+                    reps=reps,
+                    seed=seed,
+                    backend=backend,
+                    progress=progress,
+                    overrides=set_ or [],
+                    events=out is not None,
+                    store=store,
+                    resume=resume,
+                )
+            except SweepStoreError as exc:
+                raise ScenarioError("--resume", "", f"{exc}; run without --resume to start again") from None
+            finally:
+                progress.close()
     names = comp.names
     info = comparison_manifest(comp, sys.argv[1:])
     table = Table(

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from sim.backends import Backend, warm
 from sim.compare import run_comparison
 from sim.lab.levers import LEVERS, current_value, presets
 from sim.lab.state import PREDICTABLE, LabError, LabState
 from sim.model import events as ev
 from sim.replication import run_replication
-from sim.runner import Backend
 from sim.scenario import ScenarioError, load_scenario
 from sim.scenario.loader import resolved_toml
 
@@ -94,7 +94,7 @@ class Lab:
             from concurrent.futures import ProcessPoolExecutor
 
             self._executor = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
-            for f in [self._executor.submit(_warm) for _ in range(self.workers)]:
+            for f in [self._executor.submit(warm) for _ in range(self.workers)]:
                 f.result()
 
     def close(self) -> None:
@@ -280,12 +280,6 @@ class Lab:
 def _shown(value: Any) -> str:
     """A scenario value as a control shows it."""
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _warm() -> bool:
-    import sim.batch  # noqa: F401  (the import is the warm-up: what a batch needs)
-
-    return True
 
 
 def _num(x: float) -> float | None:
