@@ -7,7 +7,8 @@ of setting up a replication, all measured in this process.
   ``run_replication``, as a share of the profiled total (cProfile's overhead inflates small
   functions alike, so read shares, not microseconds);
 * **by module**: the same own times summed per module (``sim.model.militia``, ``simpy``, ``numpy``...);
-* **fixed cost**: without the profiler, the mean time to build a replication's ``World`` (SimPy
+* **fixed cost**: without the profiler, the mean time to compute a replication's metrics from its
+  event rows, and to build a replication's ``World`` (SimPy
   environment, components, the attack table lookups) and to draw one number from each named stream
   (seeding a stream is paid on first use), against the mean time of a whole replication.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sim  # noqa: E402
+from sim.metrics import replication_metrics  # noqa: E402
 from sim.model.world import World  # noqa: E402
 from sim.replication import run_replication  # noqa: E402
 from sim.rng import STREAM_IDS, Streams  # noqa: E402
@@ -64,8 +66,9 @@ def profile_shares(scenario, reps: int, seed: int) -> tuple[list[tuple[str, floa
     return functions, dict(sorted(modules.items(), key=lambda x: -x[1]))
 
 
-def fixed_costs(scenario, reps: int, seed: int) -> tuple[float, float, float]:
-    """Mean seconds per replication: building its World, seeding every named stream, the whole run."""
+def fixed_costs(scenario, reps: int, seed: int) -> tuple[float, float, float, float]:
+    """Mean seconds per replication: building its World, seeding every named stream, the whole run,
+    and its metrics from its event rows (the best of 5 passes over the stored rows)."""
     started = time.perf_counter()
     for rep in range(reps):
         World(scenario, seed, rep)
@@ -80,7 +83,14 @@ def fixed_costs(scenario, reps: int, seed: int) -> tuple[float, float, float]:
     for rep in range(reps):
         run_replication(scenario, seed, rep)
     whole = (time.perf_counter() - started) / reps
-    return build, seeding, whole
+    logs = [World(scenario, seed, rep).run().rows for rep in range(reps)]
+    passes = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for rows in logs:
+            replication_metrics(rows, scenario)
+        passes.append((time.perf_counter() - started) / reps)
+    return build, seeding, whole, min(passes)
 
 
 def main() -> None:
@@ -92,7 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     scenario = sim.load_scenario(args.scenario)
     run_replication(scenario, args.seed, 0)  # warm the tables and imports
-    build, seeding, whole = fixed_costs(scenario, args.reps, args.seed)
+    build, seeding, whole, metrics = fixed_costs(scenario, args.reps, args.seed)
     streams_used = sum(1 for name in STREAM_IDS if name in World(scenario, args.seed, 0).streams._made)
     print(f"scenario {scenario.meta.name}, {args.reps} replications of seed {args.seed}")
     print(f"whole replication (no profiler):       {whole * 1e6:9,.0f} us")
@@ -101,6 +111,7 @@ def main() -> None:
         f"  seeding one named stream:            {seeding * 1e6:9,.1f} us  "
         f"(x {len(STREAM_IDS)} names at most; {streams_used} seeded while building)"
     )
+    print(f"  its metrics from its event rows:     {metrics * 1e6:9,.0f} us  ({metrics / whole:.1%})")
     functions, modules = profile_shares(scenario, args.reps, args.seed)
     print(f"\nown time by module (cProfile, {args.reps} replications):")
     for module, share in list(modules.items())[: args.top]:

@@ -15,7 +15,9 @@ into DIR) with this environment's packages: every command then runs from a scrip
   batch; the modules each worker holds then are printed (no pandas, pyarrow or command line);
 * a comparison of two scenarios x 20 replications on 2 workers, where start-up is most of the time.
 
-Each figure is the median of ``--repeat`` runs.
+Each figure is the median of ``--repeat`` runs. With ``--compare-reps N`` it also runs ``esim
+compare`` of the baseline and three policies x N replications on 2 workers once and prints its wall
+time and the CPU time of the comparison's own process against its workers' (``getrusage``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,26 @@ if __name__ == "__main__":
     sys.exit(main())
 """
 )
+#: the same, reporting at exit the CPU time of this process and of its (ended) workers
+_ESIM_TIMED = (
+    _HEAD
+    + """
+if __name__ == "__main__":
+    import atexit, resource
+
+    started = time.perf_counter()
+
+    def said():
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds = (time.perf_counter() - started, own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime)
+        print("CPU", *seconds, file=sys.stderr)
+
+    atexit.register(said)
+    sys.exit(main())
+"""
+)
+POLICIES = ("never", "strike_at_once", "deaths_only")
 #: a parent shaped like the ``esim`` console script: spawned children re-import it as their main
 _PARENT = (
     _HEAD
@@ -84,11 +106,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tree", type=Path, default=ROOT, help="source tree to measure (default: this one)")
+    ap.add_argument("--compare-reps", type=int, default=0, help="also time a 4-policy comparison")
     args = ap.parse_args()
     tree = args.tree.resolve()
     tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
     (tmp / "esim").write_text(_ESIM.format(root=str(tree)))
     (tmp / "esim_like.py").write_text(_PARENT.format(root=str(tree)))
+    (tmp / "esim_timed").write_text(_ESIM_TIMED.format(root=str(tree)))
     esim = [sys.executable, str(tmp / "esim")]
     cases = {
         "esim --help": [*esim, "--help"],
@@ -118,6 +142,18 @@ def main() -> None:
         )
         seconds, _, held = out.stdout.strip().partition(" ")
         times.append(float(seconds))
+    if args.compare_reps:
+        files = ["scenarios/baseline.toml", *(f"scenarios/policies/{p}.toml" for p in POLICIES)]
+        argv = [sys.executable, str(tmp / "esim_timed"), "compare", *files, "-n", str(args.compare_reps)]
+        out = subprocess.run(
+            [*argv, "-w", "2", "-q", "-m", "attacks"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        line = next(x for x in out.stderr.splitlines() if x.startswith("CPU "))
+        wall_s, own_s, workers_s = (float(x) for x in line.split()[1:])
+        print(
+            f"esim compare baseline + {', '.join(POLICIES)} x {args.compare_reps:,}, -w 2: {wall_s:.2f} s "
+            f"wall; CPU of the comparison's process {own_s:.2f} s, of its workers {workers_s:.2f} s"
+        )
     shutil.rmtree(tmp)
     print(
         f"{'2 spawned workers ready for a batch':<45} {statistics.median(times):6.2f} s   "

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.metrics import HEADLINE as HEADLINE  # importable from here, as before
 from sim.metrics import NUMERIC_METRICS
 
 

@@ -70,3 +70,22 @@ def test_a_batch_with_a_failed_replication_has_the_schema_of_one_without(baselin
     want = pd.DataFrame(rows)
     assert mixed["attacks"].iloc[:3].tolist() == want["attacks"].astype(float).tolist()
     assert mixed["halted"].iloc[:3].tolist() == want["halted"].astype(float).tolist()
+
+
+def test_names_that_moved_are_still_importable_from_their_old_modules():
+    import sim.backends
+    import sim.compare
+    import sim.defaults
+    import sim.folders
+    import sim.metrics
+    import sim.runner
+    import sim.store
+
+    for name in ("Backend", "windowed", "InlineExecutor", "scheduler_problem"):
+        assert getattr(sim.runner, name) is getattr(sim.backends, name)
+    for name in ("DEFAULT_SEED", "DEFAULT_REPS"):
+        assert getattr(sim.runner, name) == getattr(sim.defaults, name)
+    assert sim.compare.HEADLINE is sim.metrics.HEADLINE
+    assert sim.compare.NUMERIC_METRICS is sim.metrics.NUMERIC_METRICS
+    assert sim.store.SweepStoreError is sim.folders.SweepStoreError
+    assert sim.Backend is sim.backends.Backend and sim.run is sim.runner.run
