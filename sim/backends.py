@@ -96,19 +96,20 @@ class Backend:
         self.executor = executor
         self._own: Executor | None = None  # a local pool started by start(), closed by close()
 
-    def start(self) -> Backend:
+    def start(self, wait: bool = False) -> Backend:
         """Start a local pool now (``workers`` > 1, no Dask, no executor given) and have each worker
-        import what a batch needs while the caller goes on; :meth:`map` then runs on it until
-        :meth:`close`. Nothing to do for the other backends. Returns the backend (``with
-        Backend(2).start() as backend: ...``)."""
+        import what a batch needs while the caller goes on (with ``wait``, until they have);
+        :meth:`map` then runs on it until :meth:`close`. Nothing to do for the other backends.
+        Returns the backend (``with Backend(2).start() as backend: ...``)."""
         if self.executor is None and self._own is None and not (self.scheduler or self.dask_local):
             if self.workers > 1:
                 import multiprocessing as mp
                 from concurrent.futures import ProcessPoolExecutor
 
                 self._own = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
-                for _ in range(self.workers):
-                    self._own.submit(warm)
+                warming = [self._own.submit(warm) for _ in range(self.workers)]
+                for f in warming if wait else ():
+                    f.result()
         return self
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.backends import Backend, warm
+from sim.backends import Backend
 from sim.compare import run_comparison
 from sim.lab.levers import LEVERS, current_value, presets
 from sim.lab.state import PREDICTABLE, LabError, LabState
@@ -82,31 +82,25 @@ class Lab:
         self.presets = presets(Path(policies_folder)) if Path(policies_folder).is_dir() else {"scenario": []}
         self.record = _record(Path(record_folder), self.base.meta.start_date)
         self.workers = max(1, workers)
-        self._executor: Any = None
+        self._backend: Backend | None = None  # a started pool of workers
         self._lock = threading.Lock()
         self._presets_shown: dict[str, dict[str, str]] | None = None
 
     # -- workers --------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the worker processes now and let them import the model, so the first run is fast."""
-        if self.workers > 1 and self._executor is None:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
-            for f in [self._executor.submit(warm) for _ in range(self.workers)]:
-                f.result()
+        if self.workers > 1 and self._backend is None:
+            self._backend = Backend(self.workers).start(wait=True)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(cancel_futures=True)
-            self._executor = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     @property
     def backend(self) -> Backend:
-        if self._executor is None:
-            return Backend(1)
-        return Backend(self.workers, executor=self._executor)
+        """The started pool's backend; in this process before :meth:`start` (or with 1 worker)."""
+        return self._backend if self._backend is not None else Backend(1)
 
     # -- what the page asks -----------------------------------------------------------------------
     def controls(self) -> dict:
