@@ -108,8 +108,9 @@ class Backend:
 
                 self._own = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
                 warming = [self._own.submit(warm) for _ in range(self.workers)]
-                for f in warming if wait else ():
-                    f.result()
+                if wait:
+                    for f in warming:
+                        f.result()
         return self
 
     def close(self) -> None:
