@@ -35,7 +35,7 @@ cdef class Kernel:
     cdef public list queue, rows
     cdef public double now, horizon
     cdef long seq
-    cdef public object streams, s, table, gen, inj_gen
+    cdef public object streams, s, table, gen
     # militia state
     cdef double mu, alpha, tau_e, tau_b, tau_s, tau_c
     cdef double E, tE, B, tB, A, tA, lost, tL, regime, late_share
@@ -54,7 +54,7 @@ cdef class Kernel:
     cdef Py_ssize_t o_i
     cdef list scripted
     cdef int us_killed
-    cdef double inj_share, delay_median, delay_sigma
+    cdef double delay_median, delay_sigma
 
     def __init__(self, scenario, int seed, int rep):
         s = self.s = scenario
@@ -89,7 +89,6 @@ cdef class Kernel:
         self.gen = self.streams["attack_times"]
         cas = s.attacks.casualties
         self.late_share = cas.late_diagnosis_share
-        self.inj_share = cas.late_diagnosis_share
         self.delay_median = cas.diagnosis_delay.median_days
         self.delay_sigma = cas.diagnosis_delay.log_sigma
         self.us_killed = 0
@@ -256,7 +255,7 @@ cdef class Kernel:
 
     cdef int _report_late(self, double t, int injured, str country, str location):
         gen = self.streams["injury_reports"]
-        late = int(gen.binomial(injured, self.inj_share))
+        late = int(gen.binomial(injured, self.late_share))
         self._report(gen, t, late, country, location)
         return late
 
@@ -280,7 +279,7 @@ cdef class Kernel:
         self._attack(self.now, outcome, key)
         if a.us_injured and a.later_diagnoses and self.late_share:
             gen = self.streams["injury_reports"]
-            late = int(gen.negative_binomial(a.us_injured, 1.0 - self.inj_share)) if self.inj_share < 1.0 else 0
+            late = int(gen.negative_binomial(a.us_injured, 1.0 - self.late_share)) if self.late_share < 1.0 else 0
             self._report(gen, self.now, late, tab.base_countries[outcome[0]], tab.base_names[outcome[0]])
         # _restart: wake the attack process, or start it again
         if self.alive:
