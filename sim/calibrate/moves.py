@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from sim.calibrate.smc import Problem
+from sim.calibrate.smc import Problem, ProblemPool
 
 #: Acceptance rates outside which the walk's scale is halved or doubled for the next step.
 LOW_ACCEPTANCE, HIGH_ACCEPTANCE = 0.15, 0.5
@@ -133,53 +132,21 @@ def resample_move(
     )
 
 
-_PROBLEM: Problem | None = None
-
-
-def _init_worker(problem: Problem) -> None:
-    global _PROBLEM
-    _PROBLEM = problem
-
-
 def distances_of(problem: Problem, batch: list[dict[str, float]]) -> list[float]:
     """Each particle's distance to the record, in its one replication."""
     return [problem.distance(problem.simulate(p)) for p in batch]
 
 
-def _distances_in_worker(batch: list[dict[str, float]]) -> list[float]:
-    assert _PROBLEM is not None
-    return distances_of(_PROBLEM, batch)
-
-
-class DistancePool:
+class DistancePool(ProblemPool):
     """``workers`` processes that compute particles' distances to the record, in order (a context
     manager; one worker computes them in this process)."""
 
-    def __init__(self, problem: Problem, workers: int) -> None:
-        self.problem = problem
-        self.workers = max(1, workers)
-        self._pool: Executor | None = None
-
-    def __enter__(self) -> DistancePool:
-        if self.workers > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=mp.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.problem,),
-            )
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-
     def __call__(self, batch: list[dict[str, float]]) -> list[float]:
-        if self._pool is None or not batch:
-            return distances_of(self.problem, batch)
-        size = max(1, -(-len(batch) // (4 * self.workers)))
-        chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
-        return [x for part in self._pool.map(_distances_in_worker, chunks) for x in part]
+        if not batch:
+            return []
+        size = self.chunks(len(batch))
+        return [
+            x
+            for part in self.map(distances_of, [(batch[i : i + size],) for i in range(0, len(batch), size)])
+            for x in part
+        ]

@@ -157,6 +157,57 @@ class Problem:
         return pyabc.Distribution(**{name: pyabc.RV("logistic", 0.0, 1.0) for name in self.keys})
 
 
+_POOL_PROBLEM: Problem | None = None
+
+
+def _init_pool(problem: Problem) -> None:
+    global _POOL_PROBLEM
+    _POOL_PROBLEM = problem
+
+
+def _in_pool(job: tuple[Callable, tuple]) -> Any:
+    assert _POOL_PROBLEM is not None
+    fn, args = job
+    return fn(_POOL_PROBLEM, *args)
+
+
+class ProblemPool:
+    """``workers`` spawned processes that each hold the problem once (a context manager; with one
+    worker everything runs in this process). :meth:`map` runs ``fn(problem, *job)`` for each job
+    and returns the results in the jobs' order, whatever the number of workers."""
+
+    def __init__(self, problem: Problem, workers: int) -> None:
+        self.problem = problem
+        self.workers = max(1, workers)
+        self._pool: Any = None
+
+    def __enter__(self):
+        if self.workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_pool,
+                initargs=(self.problem,),
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def map(self, fn: Callable, jobs: list[tuple]) -> list:
+        if self._pool is None or len(jobs) <= 1:
+            return [fn(self.problem, *job) for job in jobs]
+        return list(self._pool.map(_in_pool, [(fn, job) for job in jobs]))
+
+    def chunks(self, n: int) -> int:
+        """The size of a job when ``n`` items are split four ways a worker."""
+        return max(1, -(-n // (4 * self.workers)))
+
+
 def _defensive_transition(prior_share: float, scaling: float, local: bool = False):
     """pyabc's multivariate normal kernel mixed with the prior: q = (1 - a) KDE + a prior.
 

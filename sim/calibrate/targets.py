@@ -86,6 +86,11 @@ class Target(_Strict):
         0.0, description="the check fails if fewer replications than this land inside the set"
     )
     trigger: str | None = Field(None, description="key of the documented attack a lag starts from")
+    block: str | None = Field(
+        None,
+        description="the group of targets whose misses the calibration's likelihood takes jointly "
+        "(targets of one block are correlated; blocks are taken as independent); default: its name",
+    )
     input_key: str | None = Field(None, description="scenario key that sets the documented value")
     note: str = ""
 
@@ -147,6 +152,9 @@ class Series(_Strict):
     )
     weight: Annotated[float, Field(ge=0.0)] = Field(1.0, description="distance weight of each point")
     calibrate: bool = True
+    block: str | None = Field(
+        None, description="the calibration's block of every point; default: the series' name"
+    )
     reference_total: Annotated[float, Field(gt=0.0)] = Field(
         description="the constant-rate reference forecast: this many in reference_days"
     )
@@ -217,7 +225,7 @@ class Documented:
     """A target compiled for one scenario: its documented interval, scale and window in hours;
     ``series`` names the dated path it is a point of (None for a target on its own)."""
 
-    __slots__ = ("name", "target", "low", "high", "scale", "window", "series")
+    __slots__ = ("name", "target", "low", "high", "scale", "window", "series", "block")
 
     def __init__(
         self,
@@ -226,10 +234,12 @@ class Documented:
         words: dict[str, tuple[float, float]],
         start_date: dt.date,
         series: str | None = None,
+        block: str | None = None,
     ):
         self.name = name
         self.target = target
         self.series = series
+        self.block = block or target.block or series or name
         self.low, self.high = documented_interval(target, words)
         self.scale = target.tolerance or _default_scale(self.low, self.high)
         self.window = (
@@ -396,7 +406,9 @@ def series_points(name: str, series: Series, folder: Path, start_date: dt.date) 
             weight=series.weight,
             note="approximate" if (row.get("approximate") or "").strip() == "true" else "",
         )
-        out.append(Documented(f"{name}@{day.isoformat()}", target, {}, start_date, series=name))
+        out.append(
+            Documented(f"{name}@{day.isoformat()}", target, {}, start_date, series=name, block=series.block)
+        )
     return out
 
 
