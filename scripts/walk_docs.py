@@ -4,6 +4,7 @@ that every result folder and report says exactly what ran (scenario, overrides, 
 
     python scripts/walk_docs.py                       # README.md, then docs/teaching.md
     python scripts/walk_docs.py docs/teaching.md      # one file
+    WALK_TRANSCRIPT=walk.txt python scripts/walk_docs.py docs/teaching.md   # keep what each printed
 
 The copy holds the repository's files (tracked and new, not ignored ones) and uses this checkout's
 .venv, so nothing is installed. Commands that need what a lesson cannot give (a Dask scheduler, a
@@ -156,6 +157,9 @@ def walk(files: list[Path], workdir: Path) -> int:
             if not problems:
                 problems = check_labels(cmd, workdir)
             status = "ok  " if not problems else "FAIL"
+            if os.environ.get("WALK_TRANSCRIPT"):  # what the command printed, for refreshing the docs
+                with open(os.environ["WALK_TRANSCRIPT"], "a", encoding="utf-8") as f:
+                    f.write(f"$ {cmd}\n{p.stdout}{p.stderr}\n")
             print(f"{status}  {cmd}  ({time.perf_counter() - t0:.1f} s)", flush=True)
             for problem in problems:
                 print(f"      {problem}", flush=True)

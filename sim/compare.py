@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,6 +231,10 @@ class Comparison:
     seconds: float
     #: each scenario's own overrides, applied after ``overrides`` (empty lists when none)
     scenario_overrides: list[list[str]] | None = None
+    #: where the parameters came from (the fitted point, or a posterior's draws), and per scenario
+    #: the keys drawn from the posterior
+    parameters: Any = None
+    draw_keys: dict[str, list[str]] | None = None
 
     def overrides_of(self, i: int) -> list[str]:
         """Every override scenario ``i`` ran with: the shared ones, then its own."""
@@ -258,6 +263,7 @@ def run_comparison(
     store: str | Path | None = None,
     resume: bool = False,
     scenario_overrides: list[list[str]] | None = None,
+    parameters=None,
 ) -> Comparison:
     """Run every scenario file on replications 0..reps-1 of root seed ``seed`` (common random
     numbers) and compare each with the first (:func:`paired`). ``overrides`` (``key.path=value``)
@@ -267,6 +273,9 @@ def run_comparison(
     A comparison is a sweep with no factors and one policy per scenario: its batches go to the sweep
     store ``store`` (in memory when None), so that with ``resume`` a comparison stopped part-way
     runs only the batches it has not finished (:func:`sim.sweep.run_sweep`).
+
+    ``parameters`` (:class:`sim.posterior.Parameters`; default the fitted point) runs every
+    scenario over a posterior's draws, the same draw in the same replication under every scenario.
     """
     import time
 
@@ -291,7 +300,17 @@ def run_comparison(
         seed=seed,
         batch_reps=batch_reps,
     )
-    sweep = Sweep(files[0], spec, design_points(spec), dict(zip(names, scenarios, strict=True)))
+    sweep = Sweep(
+        files[0],
+        spec,
+        design_points(spec),
+        dict(zip(names, scenarios, strict=True)),
+        dict(zip(names, map(Path, files), strict=True)),
+    )
+    if parameters is not None:
+        sweep.use_parameters(
+            parameters, {n: [*overrides, *extra] for n, extra in zip(names, own, strict=True)}
+        )
     started = time.perf_counter()
     if store is None:  # nothing to resume: the batches stay in memory
         if resume:
@@ -328,6 +347,8 @@ def run_comparison(
         seed,
         time.perf_counter() - started,
         [list(extra) for extra in own],
+        sweep.parameters,
+        sweep.draw_keys,
     )
 
 

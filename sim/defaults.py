@@ -6,3 +6,5 @@ the defaults without loading the model)."""
 DEFAULT_SEED = 20231017
 #: Replications of :func:`sim.runner.run` and ``esim run`` unless told otherwise.
 DEFAULT_REPS = 200
+#: Replications a parameter draw when a run goes over a posterior (sim.posterior): D draws x R.
+DEFAULT_REPS_PER_DRAW = 10

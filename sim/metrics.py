@@ -45,6 +45,7 @@ RUNG_COLUMNS = tuple(f"days_at_{r.label}" for r in Rung)
 METRIC_COLUMNS = (
     "rep",
     "seed",
+    "draw",  # the posterior draw the replication ran (-1: the fitted point; sim.posterior)
     "attacks",
     "attacks_iraq",
     "attacks_syria",
@@ -66,7 +67,7 @@ METRIC_COLUMNS = (
     *RUNG_COLUMNS,
 )
 #: Metrics that a comparison reports (numeric, one per replication).
-NUMERIC_METRICS = tuple(m for m in METRIC_COLUMNS if m not in ("rep", "seed", "outcome"))
+NUMERIC_METRICS = tuple(m for m in METRIC_COLUMNS if m not in ("rep", "seed", "draw", "outcome"))
 #: The metrics a table shows unless asked for others.
 HEADLINE = (
     "attacks",
@@ -230,7 +231,7 @@ def describe(summary: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    skip = {"rep", "seed", "point", "policy", "error", "outcome"}
+    skip = {"rep", "seed", "draw", "point", "policy", "error", "outcome"}
     if "error" in summary:
         summary = summary[summary["error"].fillna("") == ""]
     rows = []

@@ -34,6 +34,7 @@ STREAM_IDS: dict[str, int] = {
     "injury_reports": 10,
     "hunts": 11,
     "engagement_outcomes": 12,
+    "parameters": 13,  # the posterior draw of a group of replications (sim.posterior)
 }
 
 

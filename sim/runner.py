@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from sim.model.events import COLUMNS
 from sim.replication import run_replication
 from sim.scenario.schema import COUNTRIES, WEAPON_TYPES, Scenario
 
+if TYPE_CHECKING:
+    from sim.posterior import BatchDraws
+
 Progress = Callable[[int, int], None]
 
 
@@ -42,19 +45,25 @@ class RunResult(NamedTuple):
 CHUNK_REPS = 500
 
 
+Draws = Callable[[int, int], "BatchDraws | None"]
+
+
 def run(
     scenario: Scenario,
     reps: int = DEFAULT_REPS,
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
     events: bool = True,
+    draws: Draws | None = None,
 ) -> RunResult:
     """Run replications 0..reps-1 of root seed ``seed``, all in memory.
 
     ``progress(done, total)`` is called after each replication. With ``events=False`` the event
-    frame is empty (for large runs where only the summary matters).
+    frame is empty (for large runs where only the summary matters). ``draws(first, last)`` gives
+    the posterior draws of a range of replications (:func:`sim.posterior.batch_draws`; None: the
+    scenario as it stands).
     """
-    return _replications(scenario, seed, 0, reps, reps, progress, events)
+    return _replications(scenario, seed, 0, reps, reps, progress, events, draws)
 
 
 def run_chunks(
@@ -63,26 +72,38 @@ def run_chunks(
     seed: int = DEFAULT_SEED,
     progress: Progress | None = None,
     chunk: int = CHUNK_REPS,
+    draws: Draws | None = None,
 ) -> Iterator[RunResult]:
     """The replications of :func:`run` in chunks of ``chunk`` (the same rows, in the same order),
     so that a caller writing each chunk to disk holds at most one chunk's events in memory."""
     if reps < 1:
         raise ValueError("reps must be at least 1")
     for first in range(0, reps, chunk):
-        yield _replications(scenario, seed, first, min(first + chunk, reps), reps, progress, True)
+        yield _replications(scenario, seed, first, min(first + chunk, reps), reps, progress, True, draws)
 
 
 def _replications(
-    scenario: Scenario, seed: int, first: int, last: int, total: int, progress: Progress | None, events: bool
+    scenario: Scenario,
+    seed: int,
+    first: int,
+    last: int,
+    total: int,
+    progress: Progress | None,
+    events: bool,
+    draws: Draws | None = None,
 ) -> RunResult:
+    from sim.posterior import scenario_of
+
     if last <= first:
         raise ValueError("reps must be at least 1")
+    batch = draws(first, last) if draws is not None else None
     metrics = []
     rows: list[tuple] = []
     rep_index: list[int] = []
     for rep in range(first, last):
-        result = run_replication(scenario, seed, rep)
-        metrics.append(result.metrics)
+        sc, draw = scenario_of(scenario, batch, rep)
+        result = run_replication(sc, seed, rep)
+        metrics.append({**result.metrics, "draw": draw})
         if events:
             rows.extend(result.events)
             rep_index.extend([rep] * len(result.events))
@@ -137,17 +158,31 @@ def _categories(s: Scenario) -> dict[str, list[str]]:
 # --- sweeps: batches of replications on one of three backends ------------------------------------
 
 
-def run_batch(scenario: Scenario, seed: int, point: int, policy: str, first: int, last: int) -> pd.DataFrame:
+def run_batch(
+    scenario: Scenario,
+    seed: int,
+    point: int,
+    policy: str,
+    first: int,
+    last: int,
+    draws: BatchDraws | None = None,
+) -> pd.DataFrame:
     """Replications ``first``..``last - 1`` of one scenario as a typed summary frame
     (:func:`sim.batch.batch_rows`; a replication that raises is a row with its error)."""
-    return summary_frame(batch_rows(scenario, seed, point, policy, first, last))
+    return summary_frame(batch_rows(scenario, seed, point, policy, first, last, draws))
 
 
 def run_batch_with_events(
-    scenario: Scenario, seed: int, point: int, policy: str, first: int, last: int
+    scenario: Scenario,
+    seed: int,
+    point: int,
+    policy: str,
+    first: int,
+    last: int,
+    draws: BatchDraws | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`run_batch`, and the batch's event rows (with ``point`` and ``policy`` first)."""
-    rows, events, rep_index = batch_rows_and_events(scenario, seed, point, policy, first, last, True)
+    rows, events, rep_index = batch_rows_and_events(scenario, seed, point, policy, first, last, True, draws)
     log = events_frame(events, rep_index, scenario)
     log.insert(0, "policy", policy)
     log.insert(0, "point", point)
@@ -155,7 +190,7 @@ def run_batch_with_events(
 
 
 _TEXT = ("policy", "outcome", "error")
-_WHOLE = ("point", "rep", "seed")
+_WHOLE = ("point", "rep", "seed", "draw")
 
 
 def summary_frame(rows: list[dict]) -> pd.DataFrame:
@@ -167,6 +202,8 @@ def summary_frame(rows: list[dict]) -> pd.DataFrame:
         values = [r.get(name) for r in rows]
         if name in _TEXT:
             data[name] = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        elif name == "draw":  # -1: the fitted point (and a row that says nothing of it)
+            data[name] = np.array([-1 if v is None else v for v in values], dtype=np.int64)
         elif name in _WHOLE:
             data[name] = np.array(values, dtype=np.int64)
         else:

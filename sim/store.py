@@ -70,9 +70,14 @@ def manifest(
     wall_s: float,
     argv: list[str] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    parameters=None,
+    keys_drawn: list[str] | None = None,
 ) -> dict:
     """What ran: the scenario (name, file, ``--set`` overrides, policy, whether it uses a fitted
-    calibration), seed, replications, versions, wall time and the command line."""
+    calibration), where its parameters came from (``parameters``: the fitted point, or a posterior
+    file with its hash and the keys drawn), seed, replications, versions, wall time and the command
+    line."""
+    from sim.posterior import Parameters
     from sim.scenario.sources import uses_fitted
 
     return {
@@ -88,6 +93,7 @@ def manifest(
         "overrides": list(overrides),
         "policy": scenario.command.policy,
         "calibration": uses_fitted(source),
+        "parameters": (parameters or Parameters()).manifest(keys_drawn),
         "scenario_sha256": scenario_hash(scenario),
         "seed": seed,
         "reps": reps,
@@ -113,7 +119,17 @@ def run_label(info: dict) -> str:
     parts = [what]
     if sets:
         parts.append("--set " + " ".join(sets))
-    parts.append("fitted point: " + ", ".join(sorted(cal)) if cal else "no fitted calibration")
+    params = info.get("parameters") or {"mode": "point"}
+    if params.get("mode") == "posterior":
+        r = params.get("reps_per_draw", 1)
+        parts.append(
+            f"posterior {params.get('file')} (sha256 {str(params.get('sha256', ''))[:12]}, "
+            f"{params.get('draws', 0):,} draws, ESS {params.get('ess', 0):,.0f}; "
+            f"{r} replication{'s' if r != 1 else ''} a draw)"
+        )
+    else:
+        note = f" ({params['note']})" if params.get("note") else ""
+        parts.append("fitted point: " + ", ".join(sorted(cal)) + note if cal else "no fitted calibration")
     reps = info.get("reps")
     parts.append(
         f"{reps:,} replications{' each' if info.get('scenarios') else ''}, seed {info.get('seed')}"
@@ -190,6 +206,8 @@ def comparison_manifest(comp, argv: list[str] | None = None) -> dict:
         comp.seconds,
         argv=argv,
         overrides=comp.overrides,
+        parameters=comp.parameters,
+        keys_drawn=sorted({k for ks in (comp.draw_keys or {}).values() for k in ks}),
     )
     info["scenario"] = "comparison"
     info["scenarios"] = [
@@ -200,6 +218,7 @@ def comparison_manifest(comp, argv: list[str] | None = None) -> dict:
             "policy": sc.command.policy,
             "overrides": comp.overrides_of(i),
             "calibration": uses_fitted(f),
+            "keys_drawn": (comp.draw_keys or {}).get(n, []),
             "scenario_sha256": scenario_hash(sc),
         }
         for i, (n, f, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True))

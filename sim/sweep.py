@@ -43,6 +43,7 @@ from sim.scenario.schema import Scenario
 from sim.scenario.values import key_problem, value_problem, with_values
 
 if TYPE_CHECKING:
+    from sim.posterior import BatchDraws, Parameters
     from sim.store import MemoryStore
 
 
@@ -135,14 +136,53 @@ class Sweep:
     """A loaded sweep: its file, design points, policy scenarios and tasks."""
 
     def __init__(
-        self, path: str | Path, spec: SweepFile, design: pd.DataFrame, policies: dict[str, Scenario]
+        self,
+        path: str | Path,
+        spec: SweepFile,
+        design: pd.DataFrame,
+        policies: dict[str, Scenario],
+        files: dict[str, Path] | None = None,
     ):
+        from sim.posterior import Parameters
+
         self.path = Path(path)
         self.spec = spec
         self.design = design  # one row per point: factor values
         self.policy_names = list(policies)
         self._policies = policies
         self._cache: dict[tuple[int, int], Scenario] = {}
+        #: each policy's scenario file (where its keys come from: which ones a posterior draws)
+        self.files = files or {}
+        self.parameters: Parameters = Parameters()
+        self.draw_keys: dict[str, list[str]] = {name: [] for name in self.policy_names}
+
+    def use_parameters(self, parameters: Parameters, overrides: dict[str, list[str]] | None = None) -> None:
+        """Run over ``parameters`` (the point, or a posterior's draws): each policy draws the keys
+        its scenario file takes from its fitted file, less the sweep's factors and the
+        ``overrides`` (per policy) it was loaded with."""
+        from sim.posterior import keys_to_draw
+
+        self.parameters = parameters
+        fixed = tuple(f.key for f in self.spec.factors.values())
+        self.draw_keys = {
+            name: keys_to_draw(
+                parameters,
+                self._policies[name],
+                self.files.get(name, self.path),
+                (overrides or {}).get(name, []),
+                fixed,
+            )
+            if parameters.posterior is not None
+            else []
+            for name in self.policy_names
+        }
+
+    def draws(self, policy: int, first: int, last: int) -> BatchDraws | None:
+        """The posterior draws of replications ``first``..``last - 1`` under one policy."""
+        from sim.posterior import batch_draws
+
+        name = self.policy_names[policy]
+        return batch_draws(self.parameters, self.draw_keys[name], self.spec.seed, first, last)
 
     def scenario(self, point: int, policy: int) -> Scenario:
         """The scenario of one design point under one policy (factor values set)."""
@@ -180,6 +220,9 @@ class Sweep:
         for name in self.policy_names:
             h.update(name.encode())
             h.update(scenario_hash(self._policies[name]).encode())
+        p = self.parameters
+        if p.posterior is not None:  # the draws a replication runs
+            h.update(f"posterior {p.posterior.sha256} {p.reps_per_draw} {self.draw_keys}".encode())
         return h.hexdigest()
 
 
@@ -237,12 +280,14 @@ def load_sweep(path: str | Path) -> Sweep:
     spec = load_model(path, SweepFile)
     files = spec.policies or {"base": spec.base}
     policies = {}
+    paths = {}
     for name, rel in files.items():
         where = path.parent / rel
         if not where.is_file():
             key = f"policies.{name}" if spec.policies else "base"
             raise ScenarioError(path, key, f"'{rel}' points to no file ({where})")
         policies[name] = load_scenario(where)
+        paths[name] = where
     for name, f in spec.factors.items():
         for pname, scenario in policies.items():
             problem = key_problem(scenario, f.key)
@@ -263,7 +308,7 @@ def load_sweep(path: str | Path) -> Sweep:
             f"{len(policies)} policies x {spec.reps:,}); at most "
             "1,000,000,000",
         )
-    return Sweep(path, spec, design, policies)
+    return Sweep(path, spec, design, policies, paths)
 
 
 class SweepRun(NamedTuple):
@@ -314,6 +359,10 @@ def run_sweep(
         "events": events,
         "design": sweep.spec.design.kind,
         "factors": {n: f.key for n, f in sweep.spec.factors.items()},
+        "parameters": {
+            **sweep.parameters.manifest(),
+            **({"keys_drawn": sweep.draw_keys} if sweep.parameters.posterior is not None else {}),
+        },
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": argv or [],
     }
@@ -329,6 +378,7 @@ def run_sweep(
             sweep.policy_names[t.policy],
             t.first,
             t.last,
+            sweep.draws(t.policy, t.first, t.last),
         )
         for t in tasks
     ]
@@ -381,4 +431,6 @@ def sensitivity_sweep(sweep: Sweep, base_samples: int | None = None) -> tuple[Sw
         "names": names,
         "bounds": [[sweep.spec.factors[f].low, sweep.spec.factors[f].high] for f in names],
     }
-    return Sweep(sweep.path, sweep.spec, design, sweep._policies), problem
+    out = Sweep(sweep.path, sweep.spec, design, sweep._policies, sweep.files)
+    out.parameters, out.draw_keys = sweep.parameters, sweep.draw_keys
+    return out, problem

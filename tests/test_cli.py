@@ -216,6 +216,8 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     out = tmp_path / "out"
     res = esim(
         "calibrate",
+        "--method",
+        "abc-smc",
         "--priors",
         str(tmp_path / "priors.toml"),
         "--out",
@@ -233,7 +235,11 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     smc = int(re.search(r"; ([\d,]+) simulations", res.stdout).group(1).replace(",", ""))
     moved = int(re.search(r"equal weights; ([\d,]+) simulations", res.stdout).group(1).replace(",", ""))
     assert 0 < moved and smc + moved <= 200
-    assert pd.read_parquet(out / "posterior.parquet")["weight"].nunique() == 1
+    posterior = pd.read_parquet(out / "posterior.parquet")
+    assert posterior["weight"].nunique() == 1 and list(posterior.columns) == [
+        "militia.background_rate_per_day",
+        "weight",
+    ]
     assert "Then resample-move: " in (out / "fitted.toml").read_text()
     written = {p.name for p in out.iterdir()}
     assert {"posterior.parquet", "fitted.toml", "generations.csv", "abc.db"} <= written
@@ -296,6 +302,8 @@ def test_a_calibration_killed_with_sigkill_resumes_where_it_stopped(tmp_path):
     out = tmp_path / "out"
     args = [
         "calibrate",
+        "--method",
+        "abc-smc",
         "--out",
         str(out),
         "--population",

@@ -121,11 +121,14 @@ def test_a_value_the_schema_refuses_is_the_schemas_one_line(lab):
     assert "b1b.tanker_pool" in str(info.value) and "\n" not in str(info.value)
 
 
-def esim_compare(tmp_path: Path, files: list[Path], n: int, seed: int, sets: list[str]) -> tuple[dict, dict]:
-    """``esim compare FILES -n N --seed S --set ... --out DIR``: per metric, each scenario's mean
-    (reference first) and the paired difference of the second."""
-    out = tmp_path / "cmp"
+def esim_compare(
+    tmp_path: Path, files: list[Path], n: int, seed: int, sets: list[str], parameters: str = "--point"
+) -> tuple[dict, dict]:
+    """``esim compare FILES -n N --seed S --set ... --out DIR --point`` (or ``--posterior``): per
+    metric, each scenario's mean (reference first) and the paired difference of the second."""
+    out = tmp_path / f"cmp{parameters}"
     args = [sys.executable, "-m", "sim.cli", "compare", *map(str, files), "-n", str(n), "--seed", str(seed)]
+    args.append(parameters)
     for s in sets:
         args += ["--set", s]
     subprocess.run([*args, "--out", str(out), "-q"], check=True, cwd=ROOT, capture_output=True)
@@ -157,6 +160,25 @@ def test_the_lab_shows_the_numbers_of_esim_compare_on_the_same_seeds(lab, tmp_pa
     assert [(r["a_mean"], r["b_mean"]) for r in other["metrics"]] != [
         means[r["metric"]] for r in other["metrics"]
     ]
+
+
+def test_the_lab_over_the_posterior_shows_the_numbers_of_esim_compare_over_it(tmp_path):
+    """As esim lab runs by default: over the shipped posterior, the page's numbers are those of
+    esim compare over it (same draws, same dice), and not those of the point."""
+    from sim.posterior import resolve
+
+    params = resolve("default-posterior", None, BASELINE)
+    assert not params.is_point
+    over = Lab(BASELINE, POLICIES, ROOT / "calibration" / "record", workers=1, parameters=params)
+    query = {"b": "strike_big", "n": "20", "seed": "7"}
+    result = over.run(LabState.from_query(query, over.presets))
+    files = [BASELINE, POLICIES / "strike_big.toml"]
+    means, differences = esim_compare(tmp_path, files, 20, 7, [], "--posterior")
+    point, _ = esim_compare(tmp_path, files, 20, 7, [], "--point")
+    for row in result["metrics"]:
+        assert (row["a_mean"], row["b_mean"]) == means[row["metric"]], row["metric"]
+        assert row["difference"] == differences[row["metric"]], row["metric"]
+    assert means["attacks"] != point["attacks"]
 
 
 def test_every_metric_the_page_shows_or_predicts_is_one_the_comparison_has():

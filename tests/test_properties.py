@@ -14,7 +14,7 @@ from tests.conftest import variant
 COUNTS = [
     c
     for c in METRIC_COLUMNS
-    if c not in ("rep", "seed", "outcome", "halted", "halt_day", "lag_lethal_to_strike_hours")
+    if c not in ("rep", "seed", "draw", "outcome", "halted", "halt_day", "lag_lethal_to_strike_hours")
 ]
 
 scenarios = st.builds(

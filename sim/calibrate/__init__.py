@@ -160,7 +160,7 @@ def run_calibration(
     gens = generations(history)
     # the companions first, the fitted file last with their checksums: a calibration killed while
     # writing leaves an old fitted file that names other companions (see :func:`verify_outputs`)
-    atomic_write(out / POSTERIOR, lambda tmp: post.to_parquet(tmp, index=False))
+    atomic_write(out / POSTERIOR, lambda tmp: _write_smc_posterior(tmp, post, s, settings, out, run, seconds))
     atomic_write(out / GENERATIONS, lambda tmp: tmp.write_text(_generations_csv(gens)))
     text = fitted_toml(summary, s.priors, gens, settings, s.scenario, how, run.abandoned_simulations, moves)
     text += _companions_line(out)
@@ -182,6 +182,36 @@ def run_calibration(
         overridden,
         moves,
     )
+
+
+def _write_smc_posterior(
+    path: Path, post: pd.DataFrame, s: Setup, settings: Settings, out: Path, run, seconds
+):
+    """The SMC's particles as a posterior file (:mod:`sim.posterior`): one column per key path."""
+    import dataclasses
+
+    import numpy as np
+
+    from sim.calibrate.fit import record_hashes
+    from sim.posterior import write_posterior
+
+    names = list(s.priors.parameters)
+    keys = [s.priors.parameters[n].key for n in names]
+    w = post["weight"].to_numpy(dtype=float)
+    manifest = {
+        "method": "ABC-SMC (pyabc) with a resample-move (sim/calibrate/smc.py, moves.py)",
+        "record": record_hashes(s, out),
+        "inputs": _inputs(s),
+        "settings": dataclasses.asdict(settings),
+        "seed": settings.seed,
+        "simulations": int(run.history.total_nr_simulations),
+        "wall_seconds": round(seconds, 1),
+        "ess": round(float(w.sum() ** 2 / np.sum(w**2)), 1),
+        "draws": len(post),
+        "stopped": run.stopped,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    write_posterior(path, keys, post[names].to_numpy(dtype=float), w, manifest)
 
 
 _COMPANIONS = "# written with: "

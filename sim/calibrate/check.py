@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scoringrules as sr
@@ -55,6 +56,9 @@ from sim.calibrate.targets import (
 )
 from sim.replication import run_replication
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.posterior import BatchDraws
 
 
 @dataclass(frozen=True)
@@ -152,23 +156,35 @@ class CheckResult:
         return out
 
 
-def simulate_statistics(scenario: Scenario, targets: list[Documented], reps: int, seed: int) -> np.ndarray:
-    """Array (reps x targets) of each target's statistic in replications 0..reps-1 of ``seed``."""
+def simulate_statistics(
+    scenario: Scenario, targets: list[Documented], reps: int, seed: int, draws: BatchDraws | None = None
+) -> np.ndarray:
+    """Array (reps x targets) of each target's statistic in replications 0..reps-1 of ``seed``
+    (with ``draws``, each replication runs its posterior draw: :mod:`sim.posterior`)."""
+    from sim.posterior import scenario_of
+
     out = np.empty((reps, len(targets)))
     for rep in range(reps):
-        split = Split(run_replication(scenario, seed, rep).events)
+        split = Split(run_replication(scenario_of(scenario, draws, rep)[0], seed, rep).events)
         for j, d in enumerate(targets):
             out[rep, j] = d.value(split)
     return out
 
 
 def predictive_check(
-    scenario: Scenario, targets: TargetsFile, reps: int = 200, seed: int = 0, folder: str | Path | None = None
+    scenario: Scenario,
+    targets: TargetsFile,
+    reps: int = 200,
+    seed: int = 0,
+    folder: str | Path | None = None,
+    draws: BatchDraws | None = None,
 ) -> CheckResult:
     """Run the check of ``scenario`` against every target of ``targets`` (see module docstring);
-    ``folder`` is the targets file's folder, where its series' CSV files are."""
+    ``folder`` is the targets file's folder, where its series' CSV files are. With ``draws`` the
+    replications run a posterior's draws, and the check judges the posterior predictive (every
+    draw's replications pooled)."""
     compiled = compile_targets(targets, scenario.meta.start_date, folder=folder)
-    values = simulate_statistics(scenario, compiled, reps, seed)
+    values = simulate_statistics(scenario, compiled, reps, seed, draws)
     by_name = {d.name: j for j, d in enumerate(compiled)}
     rules = targets.check
     rows = []
@@ -195,6 +211,49 @@ def predictive_check(
     return CheckResult(
         scenario.meta.name, reps, seed, rows, physical_notes(scenario, targets), series, story, rules
     )
+
+
+@dataclass(frozen=True)
+class SingleDraws:
+    """The check run at single posterior draws, each on its own replications: how many pass."""
+
+    draws: list[int]  # indices into the posterior file
+    failed: list[list[str]]  # per draw, what fails
+    reps: int
+
+    @property
+    def passed(self) -> int:
+        return sum(not f for f in self.failed)
+
+    @property
+    def share(self) -> float:
+        return self.passed / len(self.draws) if self.draws else math.nan
+
+
+def single_draws(
+    scenario: Scenario,
+    targets: TargetsFile,
+    draws: BatchDraws,
+    count: int,
+    reps: int,
+    seed: int,
+    folder: str | Path | None = None,
+) -> SingleDraws:
+    """The check at each of the first ``count`` groups' draws of ``draws`` (one draw a group of
+    ``reps_per_draw`` replications: :mod:`sim.posterior`), each with ``reps`` replications of its
+    own. A diagnostic: a draw at the edge of an honest posterior may fail."""
+    from sim.scenario.values import with_values
+
+    indices, failed = [], []
+    groups = sorted(draws.groups)[:count]
+    for g in groups:
+        index, values = draws.groups[g]
+        result = predictive_check(
+            with_values(scenario, dict(zip(draws.keys, values, strict=True))), targets, reps, seed, folder
+        )
+        indices.append(index)
+        failed.append(result.failed)
+    return SingleDraws(indices, failed, reps)
 
 
 def judge(x: np.ndarray, d: Documented, rules: CheckRules) -> str:

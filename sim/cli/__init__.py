@@ -38,4 +38,8 @@ def __getattr__(name: str):
 
 
 def main() -> None:
-    _app()()
+    import sys
+
+    from sim.cli.common import optional_posterior_value
+
+    _app()(args=optional_posterior_value(sys.argv[1:]))

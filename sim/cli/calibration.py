@@ -12,18 +12,22 @@ import typer
 from rich.table import Table
 
 from sim.cli.common import (
+    PointOpt,
+    PosteriorOpt,
     RepsOpt,
+    RepsPerDrawOpt,
     ScenarioArg,
     SeedOpt,
     SetOpt,
     _bad_input,
+    _parameters,
     _shown,
     _writable,
     app,
     err_console,
     out_console,
 )
-from sim.defaults import DEFAULT_SEED
+from sim.defaults import DEFAULT_REPS_PER_DRAW, DEFAULT_SEED
 from sim.metrics import format_number
 from sim.scenario import ScenarioError, load_scenario
 
@@ -41,26 +45,57 @@ def calibrate(
         Path,
         typer.Option(
             "--out",
-            help="folder for posterior.parquet, fitted.toml, generations.csv and the pyabc history abc.db",
+            help="folder for posterior.parquet, fitted.toml, iterations.csv (generations.csv and "
+            "abc.db with --method abc-smc) and the work folder .pmc/",
         ),
     ] = Path("calibration"),
-    budget: Annotated[int, typer.Option("--budget", min=1, help="simulations in all")] = 150_000,
-    max_minutes: Annotated[float, typer.Option("--max-minutes", min=0.05, help="wall time")] = 9.0,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="'pmc': population Monte Carlo with a replicated ABC kernel (the default); "
+            "'abc-smc': pyabc's ABC-SMC with one replication a particle and a resample-move",
+        ),
+    ] = "pmc",
+    budget: Annotated[
+        int | None,
+        typer.Option("--budget", min=1, help="simulations in all [default: 240,000; abc-smc 150,000]"),
+    ] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option("--max-minutes", min=0.05, help="wall time [default: 14; abc-smc 9]")
+    ] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="processes")] = 2,
-    population: Annotated[int, typer.Option("--population", min=10, help="particles")] = 500,
+    seed: SeedOpt = 20240202,
+    draws: Annotated[
+        int, typer.Option("--draws", min=50, help="pmc: parameter vectors an adaptive iteration")
+    ] = 2000,
+    final_reps: Annotated[
+        int,
+        typer.Option("--final-reps", min=1, max=1000, help="pmc: replications a draw in the last iteration"),
+    ] = 8,
+    ess: Annotated[
+        int,
+        typer.Option(
+            "--ess", min=10, help="pmc: the last epsilon is the smallest whose Kish ESS reaches this"
+        ),
+    ] = 400,
+    epsilon: Annotated[
+        float | None,
+        typer.Option("--epsilon", min=1e-6, help="pmc: a fixed last epsilon instead (tolerances)"),
+    ] = None,
+    population: Annotated[int, typer.Option("--population", min=10, help="abc-smc: particles")] = 500,
     min_epsilon: Annotated[
-        float, typer.Option("--min-epsilon", min=0.0, help="stop at this distance threshold")
+        float, typer.Option("--min-epsilon", min=0.0, help="abc-smc: stop at this distance threshold")
     ] = 0.0,
     min_acceptance: Annotated[
-        float, typer.Option("--min-acceptance", min=0.0, max=1.0, help="stop below this acceptance rate")
+        float,
+        typer.Option("--min-acceptance", min=0.0, max=1.0, help="abc-smc: stop below this acceptance rate"),
     ] = 0.01,
-    seed: SeedOpt = 20240202,
     transition: Annotated[
         str,
         typer.Option(
             "--transition",
-            help="proposal kernel: 'normal' (one "
-            "covariance) or 'local' (per particle, from its "
+            help="abc-smc: proposal kernel 'normal' (one covariance) or 'local' (per particle, from its "
             "nearest neighbours)",
         ),
     ] = "normal",
@@ -70,22 +105,167 @@ def calibrate(
             "--move-steps",
             min=0,
             max=1000,
-            help="ABC-MCMC steps that rejuvenate the last population (resample-move; 0: none)",
+            help="abc-smc: ABC-MCMC steps that rejuvenate the last population (resample-move; 0: none)",
         ),
     ] = 20,
-    resume: Annotated[bool, typer.Option("--resume", help="continue the last run in OUT/abc.db")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-generation log")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue the calibration in OUT (its work folder or abc.db)")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no per-iteration log")] = False,
 ) -> None:
-    """Fit the free parameters to the documented record with ABC-SMC (pyabc)."""
-    from sim.calibrate import Settings, run_calibration, setup
-    from sim.calibrate.smc import CalibrationError, ResumeError
+    """Fit the free parameters to the documented record; write the posterior and its story point."""
+    from sim.calibrate import setup
 
     with _bad_input():
         s = setup(priors)
         _writable(out)
-    if transition not in ("normal", "local"):
-        with _bad_input():
+        if method not in ("pmc", "abc-smc"):
+            raise ScenarioError("--method", "", f"'{method}' is not 'pmc' or 'abc-smc'")
+        if transition not in ("normal", "local"):
             raise ScenarioError("--transition", "", f"'{transition}' is not 'normal' or 'local'")
+    if method == "abc-smc":
+        _calibrate_smc(
+            s,
+            out,
+            budget or 150_000,
+            max_minutes or 9.0,
+            workers,
+            population,
+            min_epsilon,
+            min_acceptance,
+            seed,
+            transition,
+            move_steps,
+            resume,
+            quiet,
+        )
+        return
+    from sim.calibrate.fit import run_fit
+    from sim.calibrate.pmc import PMCSettings
+    from sim.calibrate.pmc import ResumeError as PMCResumeError
+
+    settings = PMCSettings(
+        budget=budget or 240_000,
+        max_minutes=max_minutes or 14.0,
+        workers=workers,
+        seed=seed,
+        draws=draws,
+        final_reps=final_reps,
+        ess=ess,
+        epsilon=epsilon,
+    )
+    with _bad_input():
+        problem = settings.check()
+        if problem:
+            raise ScenarioError("--budget", "", problem)
+    if not quiet:
+        _print_calibrating(s, "population Monte Carlo", workers, settings.budget, settings.max_minutes, seed)
+        out_console.print(
+            f"{'iter':>4} {'draws':>7} {'reps':>5} {'epsilon':>8} {'ESS':>7} {'seconds':>8} "
+            f"{'total sims':>11}",
+            highlight=False,
+        )
+
+    def log(it) -> None:
+        if not quiet:
+            out_console.print(
+                f"{it.t:>4} {it.draws:>7,} {it.reps:>5} {it.epsilon:>8.3f} {it.ess:>7.0f} "
+                f"{it.seconds:>8.1f} {it.total_simulations:>11,}" + ("  (last)" if it.final else ""),
+                highlight=False,
+            )
+
+    with _bad_input():
+        try:
+            fit = run_fit(s, settings, out, resume=resume, on_iteration=log)
+        except PMCResumeError as exc:
+            raise ScenarioError(out / ".pmc", "--resume", str(exc).split(": ", 1)[-1]) from None
+    run = fit.run
+    out_console.print(
+        f"stopped: {run.stopped}; {run.simulations:,} simulations, {fit.seconds:.0f} s; the posterior: "
+        f"{len(fit.weights):,} weighted draws at epsilon {run.epsilon:.3f}, Kish ESS "
+        f"{1.0 / float((fit.weights**2).sum()):,.0f}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    _print_informed(fit.table, fit.values[fit.story], fit.pairs)
+    out_console.print(
+        f"story point (fitted.toml): {fit.story_how}", highlight=False, soft_wrap=True, markup=False
+    )
+    _wrote(out, s, fit.overridden, "iterations.csv")
+
+
+def _wrote(out: Path, s, overridden: list[str], log: str) -> None:
+    """What a calibration wrote, what to run next, and the fitted keys the scenario overrides."""
+    out_console.print(
+        f"wrote {out}/posterior.parquet, {out}/fitted.toml, {out}/{log}; "
+        f"next: esim check {_shown(s.scenario_file)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for key in overridden:
+        err_console.print(
+            f"warning: {s.scenario_file} sets {key} itself, so the fitted value is not used",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _print_informed(table, story, pairs) -> None:
+    """What the record informs: per parameter, the story point, posterior median and 90% interval,
+    the interval's share of the prior's width; then the correlated pairs."""
+    from sim.calibrate.identification import CORRELATED, NOT_INFORMED
+
+    t = Table(title="posterior: what the record informs", title_justify="left")
+    t.add_column("parameter", no_wrap=True)
+    for col in ("story", "median", "90% interval", "width"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for row, value in zip(table, story, strict=True):
+        t.add_row(
+            row.name,
+            f"{value:.3g}",
+            f"{row.median:.3g}",
+            f"{row.p5:.3g} - {row.p95:.3g}",
+            f"{row.width_share:.2f}" + ("" if row.informed else " *"),
+        )
+    out_console.print(t)
+    loose = [r.name for r in table if not r.informed]
+    out_console.print(
+        f"story: the story point; width: the 90% interval's share of the prior's width "
+        f"(priors: calibration/priors.toml); * not informed (at least {NOT_INFORMED:.0%}): "
+        f"{', '.join(loose) or 'none'}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    if pairs:
+        out_console.print(
+            f"correlated (|r| > {CORRELATED:g}, on the priors' scales): "
+            + "; ".join(f"{a} and {b} {r:+.2f}" for a, b, r in pairs),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _calibrate_smc(
+    s,
+    out,
+    budget,
+    max_minutes,
+    workers,
+    population,
+    min_epsilon,
+    min_acceptance,
+    seed,
+    transition,
+    move_steps,
+    resume,
+    quiet,
+) -> None:
+    """``esim calibrate --method abc-smc``: pyabc's ABC-SMC, kept to measure against."""
+    from sim.calibrate import Settings, run_calibration
+    from sim.calibrate.smc import CalibrationError, ResumeError
+
     settings = Settings(
         population=population,
         budget=budget,
@@ -98,15 +278,7 @@ def calibrate(
         move_steps=move_steps,
     )
     if not quiet:
-        out_console.print(
-            f"calibrating {len(s.priors.parameters)} parameter{'s' if len(s.priors.parameters) > 1 else ''}"
-            f" of '{s.scenario.meta.name}' to "
-            f"{sum(t.calibrate and t.kind != 'input' for t in s.targets.targets.values())} targets "
-            f"and {len(s.targets.series)} dated series ({s.targets_file.name}); "
-            f"{workers} worker{'s' if workers > 1 else ''}, budget "
-            f"{budget:,} simulations, {max_minutes:g} min",
-            highlight=False,
-        )
+        _print_calibrating(s, "ABC-SMC", workers, budget, max_minutes, seed)
         out_console.print(
             f"{'gen':>3} {'epsilon':>9} {'accepted':>9} {'sims':>8} {'accept':>7} "
             f"{'ESS':>6} {'seconds':>8} {'total sims':>11}",
@@ -128,7 +300,7 @@ def calibrate(
         except ResumeError as exc:
             raise ScenarioError(out / "abc.db", "--resume", str(exc).split(": ", 1)[-1]) from None
         except CalibrationError as exc:
-            raise ScenarioError(priors, "--population", str(exc)) from None
+            raise ScenarioError(s.priors_file, "--population", str(exc)) from None
     abandoned = (
         f", and {result.abandoned_simulations:,} in an abandoned generation"
         if result.abandoned_simulations
@@ -166,19 +338,7 @@ def calibrate(
             f"{row['prior']}({row['prior_low']:g}, {row['prior_high']:g})",
         )
     out_console.print(table)
-    out_console.print(
-        f"wrote {out}/posterior.parquet, {out}/fitted.toml, {out}/generations.csv; "
-        f"next: esim check {_shown(s.scenario_file)}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    for key in result.overridden:
-        err_console.print(
-            f"warning: {s.scenario_file} sets {key} itself, so the fitted value is not used",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+    _wrote(out, s, result.overridden, "generations.csv")
 
 
 @app.command()
@@ -199,12 +359,30 @@ def check(
             help="also keep the check's tables here (Parquet; esim export turns them into CSV or JSON)",
         ),
     ] = None,
+    posterior: PosteriorOpt = None,
+    point: PointOpt = False,
+    reps_per_draw: RepsPerDrawOpt = DEFAULT_REPS_PER_DRAW,
+    single_draws: Annotated[
+        int,
+        typer.Option(
+            "--single-draws",
+            min=0,
+            max=1000,
+            metavar="K",
+            help="over a posterior: also check K single draws, each on --reps replications of its "
+            "own, and print how many pass (a diagnostic)",
+        ),
+    ] = 0,
 ) -> None:
     """Predictive check: each documented count against the simulated median and 90% interval.
+
+    Judges the posterior predictive (the draws of the posterior beside the scenario's
+    fitted.toml, pooled) by default; --point judges the fitted point alone.
 
     Exit code 0 when every target passes, 1 when one fails, 2 on bad input.
     """
     from sim.calibrate import find_targets_file, load_targets, predictive_check, verify_outputs
+    from sim.posterior import batch_draws, keys_to_draw
     from sim.scenario.sources import uses_fitted
 
     with _bad_input():
@@ -220,18 +398,46 @@ def check(
                 "no targets file in calibration/ names this scenario; pass --targets FILE",
             )
         tf = load_targets(tfile)
+        params = _parameters(posterior, point, scenario, "default-posterior", reps_per_draw)
+        keys = keys_to_draw(params, sc, scenario, set_ or [])
         if out is not None:
             _writable(out)
-    result = predictive_check(sc, tf, reps=reps, seed=seed, folder=Path(tfile).parent)
-    _print_check(result, sc, reps, seed, Path(tfile))
+    draws = batch_draws(params, keys, seed, 0, reps)
+    result = predictive_check(sc, tf, reps=reps, seed=seed, folder=Path(tfile).parent, draws=draws)
+    _print_check(result, sc, reps, seed, Path(tfile), params.label())
+    singles = None
+    if single_draws and draws is not None:
+        from sim.calibrate.check import single_draws as check_single_draws
+
+        groups = batch_draws(params, keys, seed, 0, single_draws * params.reps_per_draw)
+        assert groups is not None
+        singles = check_single_draws(sc, tf, groups, single_draws, reps, seed, Path(tfile).parent)
+        _print_single_draws(singles)
     if out is not None:
         from sim.export import check_tables
         from sim.store import atomic_write, manifest
 
         for name, frame in check_tables(result).items():
             atomic_write(out / f"{name}.parquet", partial(_to_parquet, frame))
-        info = manifest(sc, scenario, seed, reps, 0.0, argv=sys.argv[1:], overrides=set_ or [])
+        info = manifest(
+            sc,
+            scenario,
+            seed,
+            reps,
+            0.0,
+            argv=sys.argv[1:],
+            overrides=set_ or [],
+            parameters=params,
+            keys_drawn=keys,
+        )
         info["targets_file"] = str(tfile)
+        if singles is not None:
+            info["single_draws"] = {
+                "draws": singles.draws,
+                "reps_each": singles.reps,
+                "passed": singles.passed,
+                "failed": singles.failed,
+            }
         atomic_write(
             out / "manifest.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         )
@@ -255,15 +461,45 @@ def check(
     )
 
 
+def _print_single_draws(singles) -> None:
+    """How many single posterior draws pass the check, and what fails most often."""
+    from collections import Counter
+
+    counts = Counter(name for failed in singles.failed for name in failed)
+    common = ", ".join(f"{name} ({n})" for name, n in counts.most_common(4))
+    out_console.print(
+        f"single draws: {singles.passed} of {len(singles.draws)} pass on {singles.reps} replications "
+        f"each ({_share(singles.share)}; a diagnostic: a draw at the edge of an honest posterior may "
+        f"fail{'; below a half says the summaries or the model need work' if singles.share < 0.5 else ''})"
+        + (f"; failed most: {common}" if common else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_calibrating(s, method: str, workers: int, budget: int, minutes: float, seed: int) -> None:
+    """The calibration's first line: what is fitted to what, by which method, with what."""
+    n = len(s.priors.parameters)
+    targets = sum(t.calibrate and t.kind != "input" for t in s.targets.targets.values())
+    out_console.print(
+        f"calibrating {n} parameter{'s' if n > 1 else ''} of '{s.scenario.meta.name}' to {targets} "
+        f"targets and {len(s.targets.series)} dated series ({s.targets_file.name}) by {method}; "
+        f"{workers} worker{'s' if workers > 1 else ''}, budget {budget:,} simulations, "
+        f"{minutes:g} min, seed {seed}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _share(x: float) -> str:
     return "-" if x != x else f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.1%}"
 
 
-def _print_check(result, sc, reps: int, seed: int, tfile: Path) -> None:
+def _print_check(result, sc, reps: int, seed: int, tfile: Path, parameters: str = "the fitted point") -> None:
     rules = result.rules
     table = Table(
         title=f"{sc.meta.name}: the documented record against {reps} replications "
-        f"(seed {seed}; {_shown(tfile.resolve())})",
+        f"(seed {seed}; {_shown(tfile.resolve())}; {parameters})",
         title_justify="left",
     )
     table.add_column("target", no_wrap=True)

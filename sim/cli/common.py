@@ -222,3 +222,57 @@ SchedulerOpt = Annotated[
 DaskLocalOpt = Annotated[
     int, typer.Option("--dask-local", min=0, help="start a local Dask cluster of N workers")
 ]
+
+
+PosteriorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--posterior",
+        metavar="[FILE]",
+        help="run over the draws of a posterior file; without FILE, the posterior.parquet beside "
+        "the scenario's fitted.toml (calibration/posterior.parquet)",
+        show_default=False,
+    ),
+]
+
+
+PointOpt = Annotated[
+    bool, typer.Option("--point", help="run the fitted point (calibration/fitted.toml), not the posterior")
+]
+
+
+RepsPerDrawOpt = Annotated[
+    int,
+    typer.Option(
+        "--reps-per-draw",
+        min=1,
+        metavar="R",
+        help="over a posterior: replications a parameter draw (D draws x R replications)",
+    ),
+]
+
+
+def _parameters(posterior: str | None, point: bool, scenario_file: str, default: str, reps_per_draw: int):
+    """Where a command's parameters come from (:func:`sim.posterior.resolve`): ``--point``,
+    ``--posterior [FILE]``, else the command's ``default`` ("point" or "default-posterior")."""
+    from sim.posterior import resolve
+
+    if point and posterior is not None:
+        raise ScenarioError("--point", "", "give --point or --posterior, not both")
+    if point:
+        return resolve("point", None, scenario_file, reps_per_draw)
+    if posterior is not None:
+        return resolve("posterior", posterior or None, scenario_file, reps_per_draw)
+    return resolve(default, None, scenario_file, reps_per_draw)
+
+
+def optional_posterior_value(argv: list[str]) -> list[str]:
+    """``--posterior`` takes an optional FILE: written without one (last, or before another
+    option or a TOML file), it is read as ``--posterior=`` (the default posterior file)."""
+    out = list(argv)
+    for i, token in enumerate(out):
+        if token == "--posterior":
+            nxt = out[i + 1] if i + 1 < len(out) else None
+            if nxt is None or nxt.startswith("-") or nxt.endswith(".toml"):
+                out[i] = "--posterior="
+    return out

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.common import _bad_input, app, err_console, out_console
+from sim.cli.common import (
+    PointOpt,
+    PosteriorOpt,
+    RepsPerDrawOpt,
+    _bad_input,
+    _parameters,
+    app,
+    err_console,
+    out_console,
+)
+from sim.defaults import DEFAULT_REPS_PER_DRAW
 from sim.scenario import ScenarioError
 
 
@@ -30,13 +40,20 @@ def lab(
     max_seconds: Annotated[
         float, typer.Option("--max-seconds", min=1.0, max=3600.0, help="time limit of one run (seconds)")
     ] = 30.0,
+    posterior: PosteriorOpt = None,
+    point: PointOpt = False,
+    reps_per_draw: RepsPerDrawOpt = DEFAULT_REPS_PER_DRAW,
 ) -> None:
-    """Open the escalation lab: the story, a sandbox of two policies on the same dice, predictions."""
+    """Open the escalation lab: the story, a sandbox of two policies on the same dice, predictions.
+
+    Its comparisons run over the posterior beside the scenario's fitted.toml, as esim compare's do
+    (--point: the fitted point); its stories tell the fitted point."""
     from sim.lab.app import serve
     from sim.lab.engine import Lab
 
     with _bad_input():
-        the_lab = Lab(scenario, policies, workers=workers, max_seconds=max_seconds)
+        params = _parameters(posterior, point, str(scenario), "default-posterior", reps_per_draw)
+        the_lab = Lab(scenario, policies, workers=workers, max_seconds=max_seconds, parameters=params)
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             try:
                 probe.bind((host, port))
@@ -51,7 +68,8 @@ def lab(
         )
     out_console.print(
         f"escalation lab on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
-        f"(scenario {scenario}, {workers} worker{'s' if workers > 1 else ''}); Ctrl-C ends it",
+        f"(scenario {scenario}, {workers} worker{'s' if workers > 1 else ''}; {params.label()}); "
+        "Ctrl-C ends it",
         markup=False,
         highlight=False,
     )

@@ -11,7 +11,10 @@ from typing import Annotated
 import typer
 
 from sim.cli.common import (
+    PointOpt,
+    PosteriorOpt,
     RepsOpt,
+    RepsPerDrawOpt,
     ScenarioArg,
     SeedOpt,
     SetOpt,
@@ -19,13 +22,14 @@ from sim.cli.common import (
     _disk_bounded,
     _folder_ready,
     _LazyProgress,
+    _parameters,
     _reps_bounded,
     _summary_table,
     app,
     err_console,
     out_console,
 )
-from sim.defaults import DEFAULT_REPS, DEFAULT_SEED
+from sim.defaults import DEFAULT_REPS, DEFAULT_REPS_PER_DRAW, DEFAULT_SEED
 from sim.scenario import ScenarioError, load_scenario, scenario_hash
 
 
@@ -45,11 +49,21 @@ def run(
         ),
     ] = None,
     set_: SetOpt = None,
+    posterior: PosteriorOpt = None,
+    point: PointOpt = False,
+    reps_per_draw: RepsPerDrawOpt = DEFAULT_REPS_PER_DRAW,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Run replications of a scenario; write summary, events, resolved scenario and manifest."""
+    """Run replications of a scenario; write summary, events, resolved scenario and manifest.
+
+    Runs the fitted point unless --posterior is given: then replications run a posterior's draws,
+    R replications a draw."""
+    from sim.posterior import batch_draws, keys_to_draw
+
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
+        params = _parameters(posterior, point, scenario, "point", reps_per_draw)
+        keys = keys_to_draw(params, sc, scenario, set_ or [])
         _reps_bounded(reps, events=False)  # the events go to disk a chunk at a time
         # pandas and the store once the input is known good: a bad input is told at once
         from sim import runner
@@ -60,7 +74,17 @@ def run(
         _disk_bounded(out_dir, reps)
     from sim.scenario.sources import scenario_sources
 
-    info = manifest(sc, scenario, seed, reps, 0.0, argv=sys.argv[1:], overrides=set_ or [])
+    info = manifest(
+        sc,
+        scenario,
+        seed,
+        reps,
+        0.0,
+        argv=sys.argv[1:],
+        overrides=set_ or [],
+        parameters=params,
+        keys_drawn=keys,
+    )
     progress = _LazyProgress(quiet, f"{sc.meta.name}")
     started = time.perf_counter()
 
@@ -72,7 +96,11 @@ def run(
         try:
             summary = write_run(
                 out_dir,
-                timed(runner.run_chunks(sc, reps, seed, progress)),
+                timed(
+                    runner.run_chunks(
+                        sc, reps, seed, progress, draws=lambda a, b: batch_draws(params, keys, seed, a, b)
+                    )
+                ),
                 sc,
                 info,
                 scenario_sources(scenario, set_ or [], sc),

@@ -13,7 +13,10 @@ from rich.table import Table
 from sim.cli.common import (
     _METRIC_NAMES,
     DaskLocalOpt,
+    PointOpt,
+    PosteriorOpt,
     RepsOpt,
+    RepsPerDrawOpt,
     SchedulerOpt,
     SeedOpt,
     SetOpt,
@@ -21,13 +24,14 @@ from sim.cli.common import (
     _bad_input,
     _folder_ready,
     _LazyProgress,
+    _parameters,
     _reps_bounded,
     _writable,
     app,
     err_console,
     out_console,
 )
-from sim.defaults import DEFAULT_SEED
+from sim.defaults import DEFAULT_REPS_PER_DRAW, DEFAULT_SEED
 from sim.metrics import format_number
 from sim.scenario import ScenarioError, load_scenario
 
@@ -69,14 +73,20 @@ def sweep(
     events: Annotated[
         bool, typer.Option("--events", help="also keep every replication's event log (OUT/events/)")
     ] = False,
+    posterior: PosteriorOpt = None,
+    point: PointOpt = False,
+    reps_per_draw: RepsPerDrawOpt = DEFAULT_REPS_PER_DRAW,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Run a sweep: every design point under every policy, batch by batch into OUT."""
+    """Run a sweep: every design point under every policy, batch by batch into OUT (the fitted
+    point unless --posterior is given)."""
     from sim.store import SweepStoreError
     from sim.sweep import load_sweep, run_sweep
 
     with _bad_input():
         sw = load_sweep(file)
+        base = str(next(iter(sw.files.values()), file))
+        sw.use_parameters(_parameters(posterior, point, base, "point", reps_per_draw))
         if scheduler is not None:
             from sim.backends import scheduler_problem
 
@@ -90,8 +100,9 @@ def sweep(
             f"sweep '{sw.spec.name}': {sw.points} point{'s' if sw.points > 1 else ''} x "
             f"{len(sw.policy_names)} polic{'ies' if len(sw.policy_names) > 1 else 'y'} x "
             f"{sw.spec.reps} replications = {sw.replications:,}, {len(sw.tasks())} batches; "
-            f"{backend.label}",
+            f"{backend.label}; {sw.parameters.label()}",
             highlight=False,
+            soft_wrap=True,
         )
     progress = _LazyProgress(quiet, sw.spec.name)
     with _bad_input():
@@ -241,10 +252,16 @@ def compare(
             "--resume", help="finish a comparison to --out that was stopped: run only its unfinished batches"
         ),
     ] = False,
+    posterior: PosteriorOpt = None,
+    point: PointOpt = False,
+    reps_per_draw: RepsPerDrawOpt = DEFAULT_REPS_PER_DRAW,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Compare scenarios on the same replication seeds: paired differences from the first, with
-    95% confidence intervals and the variance reduction of the paired design."""
+    95% confidence intervals and the variance reduction of the paired design.
+
+    Runs over the posterior beside the first scenario's fitted.toml by default (the same draw in
+    the same replication under every scenario); --point runs the fitted point."""
     import shutil
 
     from sim.folders import SweepStoreError
@@ -258,6 +275,7 @@ def compare(
             )
         for p in scenarios:
             load_scenario(p, set_ or [])  # every file's problem before any work
+        params = _parameters(posterior, point, scenarios[0], "default-posterior", reps_per_draw)
         _reps_bounded(reps, len(scenarios), events=out is not None)
         unknown = [m for m in metrics if m not in _METRIC_NAMES]
         if unknown:
@@ -289,6 +307,7 @@ def compare(
                     events=out is not None,
                     store=store,
                     resume=resume,
+                    parameters=params,
                 )
             except SweepStoreError as exc:
                 raise ScenarioError("--resume", "", f"{exc}; run without --resume to start again") from None
@@ -364,6 +383,9 @@ def sensitivity(
     ] = None,
     metric: Annotated[list[str] | None, typer.Option("--metric", "-m", help="metrics (repeatable)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="finish an interrupted analysis")] = False,
+    posterior: PosteriorOpt = None,
+    point: PointOpt = False,
+    reps_per_draw: RepsPerDrawOpt = DEFAULT_REPS_PER_DRAW,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Sobol sensitivity indices (SALib) of the sweep's factors, under common random numbers, with
@@ -374,7 +396,10 @@ def sensitivity(
     from sim.sweep import load_sweep, run_sweep, sensitivity_sweep
 
     with _bad_input():
-        sw, problem = sensitivity_sweep(load_sweep(file), base_samples)
+        loaded = load_sweep(file)
+        base = str(next(iter(loaded.files.values()), file))
+        loaded.use_parameters(_parameters(posterior, point, base, "point", reps_per_draw))
+        sw, problem = sensitivity_sweep(loaded, base_samples)
         out = out or Path("results") / f"{sw.spec.name}-sensitivity"
         _writable(out)
     if not quiet:
@@ -382,8 +407,9 @@ def sensitivity(
             f"sensitivity of '{sw.spec.name}': {len(problem['names'])} factors, "
             f"{sw.points} Saltelli points x {len(sw.policy_names)} polic"
             f"{'ies' if len(sw.policy_names) > 1 else 'y'} x {sw.spec.reps} replications "
-            f"= {sw.replications:,}",
+            f"= {sw.replications:,}; {sw.parameters.label()}",
             highlight=False,
+            soft_wrap=True,
         )
     progress = _LazyProgress(quiet, sw.spec.name)
     with _bad_input():

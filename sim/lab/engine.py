@@ -26,6 +26,7 @@ from sim.compare import run_comparison
 from sim.lab.levers import LEVERS, current_value, presets
 from sim.lab.state import PREDICTABLE, LabError, LabState
 from sim.model import events as ev
+from sim.posterior import Parameters
 from sim.replication import run_replication
 from sim.scenario import ScenarioError, load_scenario
 from sim.scenario.loader import resolved_toml
@@ -75,10 +76,14 @@ class Lab:
         record_folder: str | Path = "calibration/record",
         workers: int = 2,
         max_seconds: float = 30.0,
+        parameters: Parameters | None = None,
     ) -> None:
         self.file = Path(scenario_file)
         self.max_seconds = max_seconds
         self.base = load_scenario(self.file)  # a bad file fails here, before the server starts
+        #: where the runs' parameters come from (the fitted point, or a posterior's draws); the
+        #: stories always tell the fitted point
+        self.parameters = parameters or Parameters()
         self.presets = presets(Path(policies_folder)) if Path(policies_folder).is_dir() else {"scenario": []}
         self.record = _record(Path(record_folder), self.base.meta.start_date)
         self.workers = max(1, workers)
@@ -127,6 +132,7 @@ class Lab:
         return {
             "scenario": str(self.file),
             "scenario_name": self.base.meta.name,
+            "parameters": self.parameters.label(),
             "presets": list(self.presets),
             "preset_values": self._preset_values(),
             "controls": out,
@@ -201,6 +207,7 @@ class Lab:
             "seed": state.seed,
             "labels": {"a": state.a, "b": state.b},
             "overrides": {"shared": comp.overrides, "a": comp.overrides_of(0), "b": comp.overrides_of(1)},
+            "parameters": self.parameters.label(),
             "metrics": rows,
             "prediction": _prediction(state, predicted),
             "stories": {
@@ -237,6 +244,7 @@ class Lab:
             events=events,
             batch_reps=max(10, math.ceil(state.n / (8 * self.workers))),
             progress=in_time,
+            parameters=self.parameters,
         )
 
     def export_scenario(self, state: LabState, side: str) -> str:

@@ -89,6 +89,21 @@ _RUN = """{% extends "page.html" %}{% block body %}
 <p id="no-check">{{ no_check }}</p>
 {% endif %}
 
+{% if informed %}
+<h2>What the record informs</h2>
+<p>The posterior this run drew its parameters from ({{ informed.file }}): for each fitted parameter,
+its prior, the posterior median and 90% interval, and the interval's share of the prior's width.
+A parameter that keeps {{ informed.threshold }} or more of its prior's width is not informed by the
+record through this calibration.</p>
+<div class="scroll"><table><tr><th>parameter</th><th>key</th><th>prior</th><th>median</th>
+<th>90% interval</th><th>width</th><th>informed</th></tr>
+{% for r in informed.rows %}<tr><td>{{ r.parameter }}</td><td>{{ r.key }}</td><td>{{ r.prior }}</td>
+<td class="num">{{ r.median }}</td><td class="num">{{ r.interval }}</td><td class="num">{{ r.width }}</td>
+<td class="{{ 'pass' if r.informed else 'fail' }}">{{ 'yes' if r.informed else 'no' }}</td></tr>{% endfor %}
+</table></div>
+{% if informed.pairs %}<p>Correlated in the posterior (|r| above 0.5): {{ informed.pairs }}.</p>{% endif %}
+{% endif %}
+
 {% if comparison %}
 <h2>Scenarios compared on the same seeds</h2>
 <div class="scroll"><table><tr><th>scenario</th><th>metric</th><th>mean</th>
@@ -193,7 +208,8 @@ def _what_ran(results) -> list[tuple[str, str]]:
         if not m.get("scenarios")
         else ", ".join(sorted({e.get("calibration", "") for e in m["scenarios"]} - {""}))
     )
-    rows.append(("calibration", f"fitted point of {cal}" if cal else "none (no fitted values)"))
+    rows.append(("calibration", f"{cal}" if cal else "none (no fitted values)"))
+    rows.append(("parameters", _parameters_text(m)))
     rows.append(
         (
             "replications",
@@ -211,6 +227,21 @@ def _what_ran(results) -> list[tuple[str, str]]:
     return rows
 
 
+def _parameters_text(m: dict) -> str:
+    """Where the run's parameters came from, in words (from its manifest)."""
+    p = m.get("parameters") or {"mode": "point"}
+    if p.get("mode") != "posterior":
+        return "the fitted point (the story point of the calibration)" + (
+            f"; {p['note']}" if p.get("note") else ""
+        )
+    r = p.get("reps_per_draw", 1)
+    return (
+        f"posterior {p.get('file')} (sha256 {str(p.get('sha256', ''))[:12]}, {p.get('draws', 0):,} draws, "
+        f"ESS {p.get('ess', 0):,.0f}); {r} replication{'s' if r != 1 else ''} a draw; keys drawn: "
+        f"{', '.join(p.get('keys_drawn') or []) or 'none'}"
+    )
+
+
 def render_report(folder: str | Path, check_reps: int = 200) -> str:
     """The HTML page of a result folder (see the module docstring)."""
     from sim.metrics import describe
@@ -224,6 +255,7 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
     reference = policies[0]
     assumptions = results.sources.get(reference) or results.sources.get(s.meta.name) or []
     check, no_check = stored_check(folder, results, check_reps)
+    informed = _informed_section(results.manifest)
     comparison = _comparison_section(results.comparison)
     return TEMPLATE.render(
         css=_CSS,
@@ -235,6 +267,7 @@ def render_report(folder: str | Path, check_reps: int = 200) -> str:
         summary=summary,
         check=check,
         no_check=no_check,
+        informed=informed,
         comparison=comparison,
         differs=_differences(results, policies),
         assumptions=assumptions,
@@ -301,7 +334,13 @@ def stored_check(folder: Path, results, reps: int) -> tuple[dict | None, str]:
     from sim.store import atomic_write
 
     path = folder / CHECK_FILE
-    key = {"scenario_sha256": results.manifest.get("scenario_sha256"), "reps": reps, "seed": CHECK_SEED}
+    params = results.manifest.get("parameters") or {"mode": "point"}
+    key = {
+        "scenario_sha256": results.manifest.get("scenario_sha256"),
+        "reps": reps,
+        "seed": CHECK_SEED,
+        "parameters": [params.get("mode"), params.get("sha256"), params.get("reps_per_draw")],
+    }
     if path.is_file():
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
@@ -338,7 +377,22 @@ def _check_section(results, reps: int) -> tuple[dict | None, str]:
             "record; a policy variant asks what would have happened, which the record "
             "cannot tell)."
         )
-    result = predictive_check(s, load_targets(tfile), reps=reps, seed=CHECK_SEED, folder=Path(tfile).parent)
+    from sim.posterior import batch_draws, keys_to_draw, parameters_of
+    from sim.scenario import ScenarioError
+
+    try:
+        params = parameters_of(m)
+        keys = keys_to_draw(params, s, source, m.get("overrides", []))
+    except ScenarioError as exc:
+        return None, f"No predictive check: the run's posterior cannot be used now ({exc})."
+    result = predictive_check(
+        s,
+        load_targets(tfile),
+        reps=reps,
+        seed=CHECK_SEED,
+        folder=Path(tfile).parent,
+        draws=batch_draws(params, keys, CHECK_SEED, 0, reps),
+    )
     rows = [
         {
             "name": r.name,
@@ -370,12 +424,43 @@ def _check_section(results, reps: int) -> tuple[dict | None, str]:
     return {
         "rows": rows,
         "notes": notes + result.notes,
-        "caption": f"The scenario as it ran{overridden}, {reps} replications of seed {CHECK_SEED}, "
+        "caption": f"The scenario as it ran{overridden}, {reps} replications of seed {CHECK_SEED} "
+        f"({params.label()}), "
         f"against {Path(tfile).name}: {passed} of {len(rows)} targets pass. A target "
         f"fails when the documented value lies in a tail of the simulated distribution "
         f"beyond {result.rules.tail_probability:g}, or too few replications land "
         "inside its documented set.",
     }, ""
+
+
+def _informed_section(m: dict) -> dict | None:
+    """What the record informs, as the calibration stored it in the posterior file the run used
+    (None under the fitted point, or when that file cannot be read now)."""
+    from sim.calibrate.identification import NOT_INFORMED
+    from sim.posterior import parameters_of
+    from sim.scenario import ScenarioError
+
+    try:
+        params = parameters_of(m)
+    except ScenarioError:
+        return None
+    if params.posterior is None:
+        return None
+    man = params.posterior.manifest
+    rows = [
+        {
+            "parameter": r["parameter"],
+            "key": r["key"],
+            "prior": r["prior"],
+            "median": format_number(r["median"]),
+            "interval": f"{format_number(r['p5'])} - {format_number(r['p95'])}",
+            "width": f"{r['width_share']:.2f}",
+            "informed": r["informed"],
+        }
+        for r in man.get("informed", [])
+    ]
+    pairs = "; ".join(f"{c['a']} and {c['b']} ({c['r']:+.2f})" for c in man.get("correlations", []))
+    return {"file": m["parameters"]["file"], "rows": rows, "pairs": pairs, "threshold": f"{NOT_INFORMED:.0%}"}
 
 
 def _comparison_section(comp) -> dict | None:

@@ -241,6 +241,16 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     return validate(data, origin, str(path))
 
 
+def key_origins(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, str]:
+    """Which file set each key of a scenario (dotted key path -> the file's path as the
+    ``extends`` chain reaches it, or ``--set``); keys left at their defaults are absent."""
+    path = Path(path)
+    origin: dict[tuple, str] = {}
+    data = _load_chain(path, origin, ())
+    _apply_overrides(data, overrides, origin)
+    return {".".join(map(str, k)): v for k, v in origin.items()}
+
+
 def resolved_toml(scenario: Scenario) -> str:
     """The fully resolved scenario as TOML text: every key, defaults included."""
     return tomli_w.dumps(scenario.model_dump(mode="python", exclude_none=True))
