@@ -151,7 +151,63 @@ CASES = [
         2,
     ),
     ("calibration resumed with nothing to resume", "esim calibrate --out cal --resume", 2),
+    ("calibration option of the other method", "esim calibrate --population 100 --out cal", 2),
+    (
+        "posterior file missing",
+        "esim compare {B} {P}/never.toml -n 2 --posterior nowhere.parquet --out c",
+        2,
+    ),
+    (
+        "posterior file truncated",
+        "cp -r {C} cal && head -c 5000 {C}/posterior.parquet > cal/posterior.parquet && "
+        "esim check {B} -n 2 --posterior cal/posterior.parquet",
+        2,
+    ),
+    (
+        "posterior with a key the schema does not know",
+        "cp -r {C} cal && python {SPOIL} key cal/posterior.parquet && "
+        "esim run {B} -n 2 --posterior cal/posterior.parquet --out r",
+        2,
+    ),
+    (
+        "posterior with a negative weight",
+        "cp -r {C} cal && python {SPOIL} negative cal/posterior.parquet && "
+        "esim compare {B} {P}/never.toml -n 2 --posterior cal/posterior.parquet",
+        2,
+    ),
+    (
+        "posterior with a NaN weight",
+        "cp -r {C} cal && python {SPOIL} nan cal/posterior.parquet && "
+        "esim check {B} -n 2 --posterior cal/posterior.parquet",
+        2,
+    ),
+    (
+        "posterior fitted to other targets",
+        "cp -r {C} cal && echo '# changed' >> cal/targets.toml && "
+        "esim compare {B} {P}/never.toml -n 2 --posterior cal/posterior.parquet --out c",
+        2,
+    ),
 ]
+
+
+def spoil(mode: str, path: str) -> None:
+    """Spoil a copy of a posterior file, keeping its manifest: a misspelt key, a negative or a NaN
+    weight."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = table.schema.metadata
+    if mode == "key":
+        table = table.rename_columns(
+            [c.replace("branching_ratio", "branching_ration") for c in table.column_names]
+        )
+    else:
+        w = table.column("weight").to_numpy().copy()
+        w[0] = -1.0 if mode == "negative" else np.nan
+        table = table.set_column(table.column_names.index("weight"), "weight", pa.array(w))
+    pq.write_table(table.replace_schema_metadata(meta), path)
 
 
 def _digest(folder: Path) -> str:
@@ -166,7 +222,11 @@ def _digest(folder: Path) -> str:
 def run_case(command: str, expected: int, scratch: Path) -> tuple[bool, int, float, str]:
     cmd = command.replace("esim calibrate", f"esim calibrate --priors {ROOT / 'calibration/priors.toml'}")
     cmd = cmd.format(
-        B=ROOT / "scenarios/baseline.toml", P=ROOT / "scenarios/policies", S=ROOT / "scenarios/sweeps"
+        B=ROOT / "scenarios/baseline.toml",
+        P=ROOT / "scenarios/policies",
+        S=ROOT / "scenarios/sweeps",
+        C=ROOT / "calibration",
+        SPOIL=f"{Path(__file__).resolve()} --spoil",
     )
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "120"}
     before = _digest(ROOT / "scenarios")
@@ -208,6 +268,8 @@ def main() -> int:
             command.replace("{B}", "scenarios/baseline.toml")
             .replace("{P}", "scenarios/policies")
             .replace("{S}", "scenarios/sweeps")
+            .replace("{C}", "calibration")
+            .replace("{SPOIL}", "scripts/reliability_cases.py --spoil")
             .replace("{{", "{")
         )
         said = said.replace(f"{ROOT}/", "").replace("|", "\\|")[:160]
@@ -221,4 +283,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--spoil"]:
+        spoil(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     sys.exit(main())

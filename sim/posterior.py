@@ -119,8 +119,13 @@ def load_posterior(path: str | Path) -> Posterior:
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ScenarioError(path, OPTION, f"not a readable Parquet file (truncated?): {reason}") from None
+        text = str(exc)
+        reason = (
+            "no Parquet footer" if "magic bytes" in text else (text.splitlines()[0][:120] if text else "")
+        )
+        raise ScenarioError(
+            path, OPTION, f"not a readable Parquet file (truncated?){': ' + reason if reason else ''}"
+        ) from None
     raw = (table.schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise ScenarioError(
@@ -375,6 +380,12 @@ def batch_draws(params: Parameters, keys: list[str], seed: int, first: int, last
     return BatchDraws(tuple(keys), r, groups)
 
 
+#: The scenario of the last group of replications built, so that the replications of one draw run
+#: one Scenario object and share the tables the model derives from it (a worker runs a batch's
+#: replications in order).
+_LAST_GROUP: dict[tuple[int, int, int], tuple[Scenario, Scenario, BatchDraws]] = {}
+
+
 def scenario_of(scenario: Scenario, draws: BatchDraws | None, rep: int) -> tuple[Scenario, int]:
     """The scenario replication ``rep`` runs and its draw index (-1 under the point)."""
     if draws is None:
@@ -382,7 +393,15 @@ def scenario_of(scenario: Scenario, draws: BatchDraws | None, rep: int) -> tuple
     from sim.scenario.values import with_values
 
     index, values = draws.draw(rep)
-    return with_values(scenario, values), index
+    first = rep - rep % draws.reps_per_draw
+    key = (id(scenario), id(draws), first)
+    hit = _LAST_GROUP.get(key)
+    if hit is not None and hit[1] is scenario and hit[2] is draws:  # ids of live objects only
+        return hit[0], index
+    built = with_values(scenario, values)
+    _LAST_GROUP.clear()
+    _LAST_GROUP[key] = (built, scenario, draws)
+    return built, index
 
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:

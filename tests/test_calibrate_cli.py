@@ -110,3 +110,17 @@ def test_a_calibration_killed_and_resumed_equals_one_that_never_stopped_on_any_n
     # resuming with other settings is refused, with one line
     other = esim(*args[:-1], "300", "--resume")
     assert other.returncode == 2 and other.stderr.count("\n") == 1 and "other inputs" in other.stderr
+
+
+@pytest.mark.slow
+def test_an_option_of_the_other_method_or_a_resume_of_nothing_is_refused_before_any_simulation(tmp_path):
+    out = tmp_path / "out"
+    for args, said in (
+        (["--population", "100"], "--population: applies to --method abc-smc only"),
+        (["--method", "abc-smc", "--ess", "100"], "--ess: applies to --method pmc only"),
+        (["--resume"], "--resume: no calibration to resume"),
+    ):
+        res = esim("calibrate", "--out", str(out), *args)
+        assert res.returncode == 2 and said in res.stderr, res.stderr
+        assert res.stderr.count("\n") == 1 and "iter" not in res.stdout
+    assert not out.exists()

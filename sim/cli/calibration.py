@@ -38,6 +38,7 @@ def _to_parquet(frame, path: Path) -> None:
 
 @app.command()
 def calibrate(
+    ctx: typer.Context,
     priors: Annotated[
         Path, typer.Option("--priors", help="priors file; it names the targets, which name the scenario")
     ] = Path("calibration/priors.toml"),
@@ -118,11 +119,14 @@ def calibrate(
 
     with _bad_input():
         s = setup(priors)
-        _writable(out)
         if method not in ("pmc", "abc-smc"):
             raise ScenarioError("--method", "", f"'{method}' is not 'pmc' or 'abc-smc'")
         if transition not in ("normal", "local"):
             raise ScenarioError("--transition", "", f"'{transition}' is not 'normal' or 'local'")
+        _only_for_method(ctx, method)
+        if method == "pmc" and resume and not (Path(out) / ".pmc" / "inputs.json").is_file():
+            raise ScenarioError(Path(out) / ".pmc", "--resume", "no calibration to resume")
+        _writable(out)
     if method == "abc-smc":
         _calibrate_smc(
             s,
@@ -475,6 +479,26 @@ def _print_single_draws(singles) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+#: Options that apply to one method only: given with the other, they are refused, not ignored.
+METHOD_OPTIONS = {
+    "pmc": ("draws", "final_reps", "ess", "epsilon"),
+    "abc-smc": ("population", "min_epsilon", "min_acceptance", "transition", "move_steps"),
+}
+
+
+def _only_for_method(ctx: typer.Context, method: str) -> None:
+    """Refuse an option of the other method that the command line gave."""
+    other = "abc-smc" if method == "pmc" else "pmc"
+    for name in METHOD_OPTIONS[other]:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name == "COMMANDLINE":  # typer may bring its own click
+            raise ScenarioError(
+                f"--{name.replace('_', '-')}",
+                "",
+                f"applies to --method {other} only (this calibration runs --method {method})",
+            )
 
 
 def _print_calibrating(s, method: str, workers: int, budget: int, minutes: float, seed: int) -> None:

@@ -452,8 +452,8 @@ def _informed_section(m: dict) -> dict | None:
             "parameter": r["parameter"],
             "key": r["key"],
             "prior": r["prior"],
-            "median": format_number(r["median"]),
-            "interval": f"{format_number(r['p5'])} - {format_number(r['p95'])}",
+            "median": f"{r['median']:.3g}",  # parameters are small numbers: 3 significant digits
+            "interval": f"{r['p5']:.3g} - {r['p95']:.3g}",
             "width": f"{r['width_share']:.2f}",
             "informed": r["informed"],
         }
