@@ -32,10 +32,13 @@ def narrate(
     """Tell one replication as a dated story: attacks, decisions, B-1B missions, strikes, the ladder."""
     from sim.report.narrate import as_text
     from sim.report.narrate import narrate as tell
+    from sim.scenario.sources import uses_fitted
 
     with _bad_input():
         sc = load_scenario(scenario, set_ or [])
-    sys.stdout.write(as_text(tell(sc, seed, rep)))
+        fitted = uses_fitted(scenario)
+    where = f"fitted point: {fitted}" if fitted else "the scenario's own values"
+    sys.stdout.write(as_text(tell(sc, seed, rep, parameters=where)))
 
 
 def _result_folder(folder: Path) -> str:

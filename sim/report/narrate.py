@@ -89,9 +89,12 @@ def policy_text(s: Scenario) -> str:
     return "; ".join(parts)
 
 
-def narrate(scenario: Scenario, seed: int, rep: int = 0, result: Replication | None = None) -> list[Line]:
+def narrate(
+    scenario: Scenario, seed: int, rep: int = 0, result: Replication | None = None, parameters: str = ""
+) -> list[Line]:
     """The story of replication ``rep`` of root seed ``seed`` (``result``: that replication, when
-    the caller has already run it)."""
+    the caller has already run it); ``parameters`` says where its values come from, in words (the
+    opening line ends with it)."""
     if result is None:
         result = run_replication(scenario, seed, rep)
     raw = result.events
@@ -200,7 +203,8 @@ def narrate(scenario: Scenario, seed: int, rep: int = 0, result: Replication | N
         _when(s, 0.0),
         "start",
         f"{s.meta.name}: {s.meta.start_date.isoformat()} to {s.meta.end_date.isoformat()}, "
-        f"seed {seed}, replication {rep}. The US {policy_text(s)}.",
+        f"seed {seed}, replication {rep}{'; ' + parameters if parameters else ''}. "
+        f"The US {policy_text(s)}.",
     )
     end = Line(_when(s, s.horizon_hours), "end", closing(rows, result.metrics, s))
     return [head, *lines, end]
