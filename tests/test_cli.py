@@ -241,6 +241,11 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
         "weight",
     ]
     assert "Then resample-move: " in (out / "fitted.toml").read_text()
+    from sim.posterior import load_posterior
+
+    manifest = load_posterior(out / "posterior.parquet").manifest  # what the record informs, too
+    assert manifest["informed"][0]["key"] == "militia.background_rate_per_day"
+    assert 0 < manifest["informed"][0]["width_share"] <= 1 and "correlations" in manifest
     written = {p.name for p in out.iterdir()}
     assert {"posterior.parquet", "fitted.toml", "generations.csv", "abc.db"} <= written
     assert "gen   epsilon" in res.stdout and "rate" in res.stdout

@@ -192,12 +192,14 @@ def _write_smc_posterior(
 
     import numpy as np
 
-    from sim.calibrate.fit import record_hashes
+    from sim.calibrate.fit import _versions, record_hashes
+    from sim.calibrate.identification import correlations, informed
     from sim.posterior import write_posterior
 
     names = list(s.priors.parameters)
     keys = [s.priors.parameters[n].key for n in names]
     w = post["weight"].to_numpy(dtype=float)
+    by_key = {k: post[n].to_numpy(dtype=float) for n, k in zip(names, keys, strict=True)}
     manifest = {
         "method": "ABC-SMC (pyabc) with a resample-move (sim/calibrate/smc.py, moves.py)",
         "record": record_hashes(s, out),
@@ -209,7 +211,10 @@ def _write_smc_posterior(
         "ess": round(float(w.sum() ** 2 / np.sum(w**2)), 1),
         "draws": len(post),
         "stopped": run.stopped,
+        "informed": [row.as_dict() for row in informed(by_key, w / w.sum(), s.priors)],
+        "correlations": [{"a": a, "b": b, "r": r} for a, b, r in correlations(by_key, w / w.sum(), s.priors)],
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": _versions(),
     }
     write_posterior(path, keys, post[names].to_numpy(dtype=float), w, manifest)
 
