@@ -49,14 +49,44 @@ EXPECTED = {"esim check": (0, 1)}
 
 def commands(markdown: Path) -> list[str]:
     """The commands of the ``sh`` code blocks of a Markdown file, continuation lines joined."""
-    out = []
-    for block in re.findall(r"```sh\n(.*?)```", markdown.read_text(encoding="utf-8"), re.S):
-        text = block.replace("\\\n", " ")
-        for line in text.splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                out.append(line)
+    return [cmd for cmds, _ in blocks(markdown) for cmd in cmds]
+
+
+def blocks(markdown: Path) -> list[tuple[list[str], list[str]]]:
+    """Each ``sh`` block's commands, with the lines of the ``text`` blocks that follow it before the
+    next ``sh`` block: what the doc says those commands print (``...`` lines left out)."""
+    out: list[tuple[list[str], list[str]]] = []
+    for kind, body in re.findall(r"```(sh|text)\n(.*?)```", markdown.read_text(encoding="utf-8"), re.S):
+        if kind == "sh":
+            cmds = []
+            for line in body.replace("\\\n", " ").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    cmds.append(line)
+            out.append((cmds, []))
+        elif out:
+            out[-1][1].extend(x for x in body.splitlines() if x.strip() and x.strip() != "...")
     return out
+
+
+#: What may differ between two runs of one command: wall times and rates.
+_VARIES = (
+    (re.compile(r"\d[\d,]*(\.\d+)? s\b"), "<T> s"),
+    (re.compile(r"\(\d[\d,]*(\.\d+)? reps/s\)"), "(<R> reps/s)"),
+    (re.compile(r"\d[\d,]*(\.\d+)?/s\)"), "<R>/s)"),
+)
+
+
+def _normal(text: str) -> str:
+    for pattern, repl in _VARIES:
+        text = pattern.sub(repl, text)
+    return " ".join(text.split())
+
+
+def missing_quotes(quoted: list[str], printed: str) -> list[str]:
+    """The lines a doc quotes that the commands did not print (times and rates aside)."""
+    seen = _normal(printed)
+    return [q for q in quoted if _normal(q) not in seen]
 
 
 def _strip_comment(cmd: str) -> str:
@@ -121,51 +151,69 @@ def walk(files: list[Path], workdir: Path) -> int:
     failed = 0
     started = time.perf_counter()
     done: set[str] = set()
+    printed: dict[str, str] = {}  # what each command printed, for the lines the docs quote
     for doc in files:
         print(f"== {doc.relative_to(ROOT) if doc.is_relative_to(ROOT) else doc}", flush=True)
-        for cmd in commands(doc):
-            skip = next((why for part, why in SKIP.items() if part in cmd), None)
-            if skip is None and _strip_comment(cmd) in done and not cmd.startswith("."):
-                skip = "the same command ran above, in this copy: same seeds, same result"
-            done.add(_strip_comment(cmd))
-            if skip:
-                print(f"SKIP  {cmd}\n      ({skip})", flush=True)
-                continue
-            t0 = time.perf_counter()
-            address = next((url for part, url in SERVE.items() if part in cmd), None)
-            if address is not None:
-                problem = serve_once(cmd, address, workdir, env)
-                status = "ok  " if problem is None else "FAIL"
+        for cmds, quoted in blocks(doc):
+            failed += _walk_block(cmds, workdir, env, done, printed)
+            problems = missing_quotes(quoted, "\n".join(printed.get(_strip_comment(c), "") for c in cmds))
+            if quoted:
                 print(
-                    f"{status}  {cmd}  (answered at {address}; {time.perf_counter() - t0:.1f} s)", flush=True
+                    f"{'FAIL' if problems else 'ok  '}  the {len(quoted)} lines the doc quotes after "
+                    f"'{cmds[-1][:60]}'" + (f": {len(problems)} not printed" if problems else ""),
+                    flush=True,
                 )
-                if problem:
-                    print(f"      {problem}", flush=True)
-                failed += problem is not None
-                continue
-            p = subprocess.run(
-                ["bash", "-c", cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
-            )
-            allowed = next((codes for part, codes in EXPECTED.items() if part in cmd), (0,))
-            problems = []
-            if p.returncode not in allowed:
-                problems.append(f"exit code {p.returncode}: {p.stderr.strip()[-400:]}")
-            if "Traceback" in p.stderr or "Traceback" in p.stdout:
-                problems.append("a traceback")
-            if re.search(r"\bnan\b", p.stdout):
-                problems.append("'nan' in the output")
-            if not problems:
-                problems = check_labels(cmd, workdir)
-            status = "ok  " if not problems else "FAIL"
-            if os.environ.get("WALK_TRANSCRIPT"):  # what the command printed, for refreshing the docs
-                with open(os.environ["WALK_TRANSCRIPT"], "a", encoding="utf-8") as f:
-                    f.write(f"$ {cmd}\n{p.stdout}{p.stderr}\n")
-            print(f"{status}  {cmd}  ({time.perf_counter() - t0:.1f} s)", flush=True)
-            for problem in problems:
-                print(f"      {problem}", flush=True)
+            for q in problems:
+                print(f"      not printed: {q.strip()[:150]}", flush=True)
             failed += bool(problems)
     print(f"{failed} failed; {time.perf_counter() - started:.0f} s in all", flush=True)
     return 1 if failed else 0
+
+
+def _walk_block(cmds: list[str], workdir: Path, env: dict, done: set[str], printed: dict[str, str]) -> int:
+    """Run one block's commands; how many failed."""
+    failed = 0
+    for cmd in cmds:
+        skip = next((why for part, why in SKIP.items() if part in cmd), None)
+        if skip is None and _strip_comment(cmd) in done and not cmd.startswith("."):
+            skip = "the same command ran above, in this copy: same seeds, same result"
+        done.add(_strip_comment(cmd))
+        if skip:
+            print(f"SKIP  {cmd}\n      ({skip})", flush=True)
+            continue
+        t0 = time.perf_counter()
+        address = next((url for part, url in SERVE.items() if part in cmd), None)
+        if address is not None:
+            problem = serve_once(cmd, address, workdir, env)
+            status = "ok  " if problem is None else "FAIL"
+            print(f"{status}  {cmd}  (answered at {address}; {time.perf_counter() - t0:.1f} s)", flush=True)
+            if problem:
+                print(f"      {problem}", flush=True)
+            failed += problem is not None
+            continue
+        p = subprocess.run(
+            ["bash", "-c", cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=900
+        )
+        allowed = next((codes for part, codes in EXPECTED.items() if part in cmd), (0,))
+        problems = []
+        if p.returncode not in allowed:
+            problems.append(f"exit code {p.returncode}: {p.stderr.strip()[-400:]}")
+        if "Traceback" in p.stderr or "Traceback" in p.stdout:
+            problems.append("a traceback")
+        if re.search(r"\bnan\b", p.stdout):
+            problems.append("'nan' in the output")
+        if not problems:
+            problems = check_labels(cmd, workdir)
+        status = "ok  " if not problems else "FAIL"
+        if os.environ.get("WALK_TRANSCRIPT"):  # what the command printed, for refreshing the docs
+            with open(os.environ["WALK_TRANSCRIPT"], "a", encoding="utf-8") as f:
+                f.write(f"$ {cmd}\n{p.stdout}{p.stderr}\n")
+        printed[_strip_comment(cmd)] = p.stdout
+        print(f"{status}  {cmd}  ({time.perf_counter() - t0:.1f} s)", flush=True)
+        for problem in problems:
+            print(f"      {problem}", flush=True)
+        failed += bool(problems)
+    return failed
 
 
 def serve_once(cmd: str, address: str, workdir: Path, env: dict) -> str | None:

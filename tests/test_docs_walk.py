@@ -66,3 +66,22 @@ def test_the_walk_fails_a_command_that_breaks_or_mislabels(tmp_path):
         "esim run scenarios/baseline.toml --reps 500 --seed 1 --out results/base", work
     )
     assert problems and "reps 10" in problems[0]
+
+
+def test_the_lines_a_doc_quotes_must_be_printed_times_aside(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import walk_docs
+
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "```sh\nesim run a.toml\nesim plot r\n```\n\n```text\n"
+        "baseline; 500 replications, 3.6 s (139 reps/s)\n...\n│ attacks │   178 │\n```\n\n"
+        "```sh\nesim check x\n```\n"
+    )
+    (cmds, quoted), (later, none) = walk_docs.blocks(doc)
+    assert cmds == ["esim run a.toml", "esim plot r"] and later == ["esim check x"] and none == []
+    assert quoted == ["baseline; 500 replications, 3.6 s (139 reps/s)", "│ attacks │   178 │"]
+    printed = "baseline; 500 replications, 8.7 s (58 reps/s)\n│ attacks    │   177 │   142 │\n"
+    assert walk_docs.missing_quotes(quoted, printed) == ["│ attacks │   178 │"]  # another number
+    assert walk_docs.missing_quotes(quoted[:1], printed) == []  # the time and rate may differ
+    assert walk_docs.missing_quotes(["│ attacks │ 179 │"], "│ attacks │ 178 │") == ["│ attacks │ 179 │"]
