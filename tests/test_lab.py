@@ -423,8 +423,13 @@ def test_a_student_runs_two_policies_in_chromium_and_sees_esim_compares_numbers(
             assert logs == [], logs
     finally:
         browser.quit()
-    means, _ = esim_compare(
-        tmp_path, [BASELINE, POLICIES / "strike_big.toml"], 40, 11, ["militia.branching_ratio=0.3"]
+    means, _ = esim_compare(  # esim lab, like esim compare, runs over the posterior by default
+        tmp_path,
+        [BASELINE, POLICIES / "strike_big.toml"],
+        40,
+        11,
+        ["militia.branching_ratio=0.3"],
+        "--posterior",
     )
     assert page == {m: means[m] for m in page}
     assert len(page) == 8
