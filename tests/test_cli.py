@@ -448,3 +448,14 @@ def test_absurd_requests_are_refused_up_front_with_what_they_would_need(tmp_path
         "attacks",
     )
     assert p.returncode == 0 and "--workers 1000: capped at" in p.stderr, p.stderr
+
+
+def test_esim_version_prints_the_package_version_and_runs_nothing():
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+    from sim.version import __version__
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output == f"escalation-sim {__version__}\n"
+    assert CliRunner().invoke(app, ["--bogus"]).exit_code == 2

@@ -32,6 +32,24 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from sim.version import __version__
+
+        typer.echo(f"escalation-sim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """escalation-sim: militia attacks on US forces and the US retaliation they provoke."""
+
+
 out_console = Console()
 
 
