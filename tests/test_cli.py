@@ -459,3 +459,15 @@ def test_esim_version_prints_the_package_version_and_runs_nothing():
     res = CliRunner().invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output == f"escalation-sim {__version__}\n"
     assert CliRunner().invoke(app, ["--bogus"]).exit_code == 2
+
+
+@pytest.mark.slow
+def test_a_result_folder_that_does_not_exist_is_said_to_be_missing(tmp_path):
+    nope = tmp_path / "nope"
+    for args in (["plot", str(nope)], ["report", str(nope), "--html", str(tmp_path / "x.html")],
+                 ["export", str(nope)], ["results", str(nope)]):  # fmt: skip
+        p = esim(*args)
+        assert p.returncode == 2 and p.stderr.strip() == f"error: {nope}: no such folder", (args, p.stderr)
+    (tmp_path / "empty").mkdir()
+    assert "not a result folder" in esim("plot", str(tmp_path / "empty")).stderr
+    assert not (tmp_path / "x.html").exists()

@@ -45,6 +45,10 @@ def _result_folder(folder: Path) -> str:
     """'run' (esim run, compare --out) or 'sweep' (esim sweep, sensitivity); else bad input."""
     from sim.store import SWEEP_MANIFEST
 
+    if not folder.exists():
+        raise ScenarioError(folder, "", "no such folder")
+    if not folder.is_dir():
+        raise ScenarioError(folder, "", "not a folder")
     if (folder / SWEEP_MANIFEST).is_file():
         return "sweep"
     if not (folder / "summary.parquet").is_file() or not (folder / "scenario.resolved.toml").is_file():

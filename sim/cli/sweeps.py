@@ -149,6 +149,8 @@ def results(
 
     store = SweepStore(folder)
     with _bad_input():
+        if not folder.is_dir():
+            raise ScenarioError(folder, "", "no such folder" if not folder.exists() else "not a folder")
         if not (folder / SWEEP_MANIFEST).is_file():
             raise ScenarioError(folder, "", f"no {SWEEP_MANIFEST}: not a sweep's result folder")
         info = store.manifest()
