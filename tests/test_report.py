@@ -405,3 +405,22 @@ def test_the_report_renders_the_check_it_stored_and_recomputes_it_only_for_other
     (folder / html.CHECK_FILE).write_text("{")  # an unreadable stored check is computed again
     write_report(folder, tmp_path / "d.html", check_reps=12)
     assert calls == [10, 12, 12]
+
+
+def test_an_attack_whose_injuries_are_all_reported_later_is_not_told_as_hurting_no_one(baseline):
+    from sim.report.narrate import LATER
+
+    for rep in range(10):
+        events = sim.run_replication(baseline, 20231017, rep).events
+        late = [
+            r for r in events
+            if r.event == "attack" and r.severity > 0 and r.us_injured == 0 and r.us_killed == 0
+        ]  # fmt: skip
+        if late:
+            break
+    assert late, "no attack in replications 0-9 whose injuries are all diagnosed later"
+    text = as_text(narrate(baseline, 20231017, rep))
+    at = _at(baseline, late[0].t_hours)
+    line = next(x for x in text.splitlines() if x.startswith(at) and "attack" in x)
+    assert LATER in line and "no one hurt" not in line
+    assert "hurt no one" in text  # the weekly lines of attacks that hurt no one stay as they were

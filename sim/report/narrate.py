@@ -89,6 +89,10 @@ def policy_text(s: Scenario) -> str:
     return "; ".join(parts)
 
 
+#: An attack whose injuries are all reported days after it (late diagnosis, ``injury_reports``).
+LATER = "no one reported hurt at the time (its injuries are reported later)"
+
+
 def narrate(
     scenario: Scenario, seed: int, rep: int = 0, result: Replication | None = None, parameters: str = ""
 ) -> list[Line]:
@@ -153,7 +157,7 @@ def narrate(
                 f"{SEVERITY_WORDS[SEVERITY_LEVELS[r['severity']]]} "
                 f"{r['weapon'].replace('_', ' ')} attack on {r['location']} ({r['country']}): "
                 f"{r['salvo']} fired, {r['intercepted']} stopped, "
-                f"{', '.join(harm) or 'no one hurt'}"
+                f"{', '.join(harm) or (LATER if r['severity'] else 'no one hurt')}"
             )
             if documented:
                 text += f" [{r['detail']}]"
