@@ -117,7 +117,7 @@ def check_labels(cmd: str, cwd: Path) -> list[str]:
         files = [a for a in args[2:] if a.endswith(".toml")]
         out = _option(args, "--out")
         if out is None and verb == "run":
-            out = str(default_run_folder(files[0], sets))
+            out = str(default_run_folder(files[0], sets, "--posterior" in args))
         if out is None:
             return problems
         info = json.loads((cwd / out / "manifest.json").read_text(encoding="utf-8"))

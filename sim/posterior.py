@@ -246,11 +246,13 @@ class Parameters:
     def is_point(self) -> bool:
         return self.posterior is None
 
-    def label(self) -> str:
+    def label(self, reps: int | None = None) -> str:
+        """In words; with ``reps``, how many draws those replications run."""
         if self.posterior is None:
             return "the fitted point" + (f" ({self.why_point})" if self.why_point else "")
         r = self.reps_per_draw
-        return f"{self.posterior.label()}, {r} replication{'s' if r > 1 else ''} a draw"
+        groups = "" if reps is None else f"{-(-reps // r):,} draw{'s' if reps > r else ''}, "
+        return f"{self.posterior.label()}, {groups}{r} replication{'s' if r > 1 else ''} a draw"
 
     def manifest(self, keys: list[str] | None = None) -> dict:
         if self.posterior is None:

@@ -139,19 +139,38 @@ def run_label(info: dict) -> str:
     return "; ".join(parts)
 
 
-def default_run_folder(scenario_file: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Path:
+def default_run_folder(
+    scenario_file: str | Path, overrides: list[str] | tuple[str, ...] = (), posterior: bool = False
+) -> Path:
     """``results/<file stem>``, and with overrides ``results/<stem>+<key>=<value>+...`` so that a
-    variant never overwrites the plain run (a name too long for a folder ends in a short hash)."""
+    variant never overwrites the plain run (a name too long for a folder ends in a short hash); a
+    run over a posterior adds ``+posterior``, so that it never overwrites the run at the point."""
     import hashlib
     import re
 
-    stem = Path(scenario_file).stem
+    stem = Path(scenario_file).stem + ("+posterior" if posterior else "")
     if not overrides:
         return Path("results") / stem
     slug = "+".join(re.sub(r"[^A-Za-z0-9_.=-]+", "_", o.replace(" ", "")) for o in overrides)
     if len(slug) > 80:
         slug = slug[:60] + "-" + hashlib.sha256("\n".join(overrides).encode()).hexdigest()[:10]
     return Path("results") / f"{stem}+{slug}"
+
+
+def as_ran(resolved: str, sources: list[dict], info: dict) -> tuple[str, list[dict]]:
+    """The resolved scenario and its sources as a run over a posterior ran them: the keys drawn
+    took each draw's value, not the one written (the story point's); both files say so."""
+    p = info.get("parameters") or {}
+    keys = p.get("keys_drawn") or []
+    if p.get("mode") != "posterior" or not keys:
+        return resolved, sources
+    said = (
+        f"drawn from the posterior {p.get('file')} (sha256 {str(p.get('sha256'))[:12]}): each group of "
+        f"{p.get('reps_per_draw')} replications ran one draw's value; the value written is the story point's"
+    )
+    head = f"# Run over the posterior: these keys were {said}:\n" + "".join(f"#   {k}\n" for k in keys)
+    marked = [{**x, "drawn": said} if x.get("key") in keys else x for x in sources]
+    return head + resolved, marked
 
 
 def write_run(
@@ -188,8 +207,9 @@ def write_run(
                 writer.close()
         summary = pd.concat(summaries, ignore_index=True)
         summary.to_parquet(tmp / SUMMARY, index=False)
-        (tmp / RESOLVED).write_text(resolved_toml(scenario), encoding="utf-8")
-        (tmp / SOURCES).write_text(json.dumps(sources or [], indent=1) + "\n", encoding="utf-8")
+        text, sources = as_ran(resolved_toml(scenario), sources or [], info)
+        (tmp / RESOLVED).write_text(text, encoding="utf-8")
+        (tmp / SOURCES).write_text(json.dumps(sources, indent=1) + "\n", encoding="utf-8")
     return summary
 
 
@@ -244,11 +264,12 @@ def write_comparison(out: Path, comp, info: dict) -> list[Path]:
         (tmp / "scenarios").mkdir()
         for i, (name, file, sc) in enumerate(zip(comp.names, comp.files, comp.scenarios, strict=True)):
             stem = name.replace(":", "-")
-            sources = json.dumps(scenario_sources(file, comp.overrides_of(i), sc), indent=1) + "\n"
-            (tmp / "scenarios" / f"{stem}.resolved.toml").write_text(resolved_toml(sc), encoding="utf-8")
+            text, listed = as_ran(resolved_toml(sc), scenario_sources(file, comp.overrides_of(i), sc), info)
+            sources = json.dumps(listed, indent=1) + "\n"
+            (tmp / "scenarios" / f"{stem}.resolved.toml").write_text(text, encoding="utf-8")
             (tmp / "scenarios" / f"{stem}.sources.json").write_text(sources, encoding="utf-8")
             if i == 0:
-                (tmp / RESOLVED).write_text(resolved_toml(sc), encoding="utf-8")
+                (tmp / RESOLVED).write_text(text, encoding="utf-8")
                 (tmp / SOURCES).write_text(sources, encoding="utf-8")
     return sorted(p for p in out.rglob("*") if p.is_file())
 

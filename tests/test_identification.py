@@ -64,3 +64,41 @@ def test_two_calibrations_agree_when_their_medians_are_within_a_quarter_of_the_i
     shifted = dict(b_values, **{"a.x": b_values["a.x"] + 0.6})  # 0.6 > a quarter of 1.64
     rows = {r.key: r for r in agreement(post(a_values, w), post(shifted, w))}
     assert not rows["a.x"].agree and rows["a.y"].agree
+
+
+def test_a_posterior_as_wide_as_its_prior_does_not_agree_with_a_fit_even_with_the_same_median(tmp_path):
+    rng = np.random.default_rng(3)
+    fit = {"a.x": rng.normal(0.5, 0.1, 4000), "a.y": rng.normal(0.5, 0.1, 4000)}
+    near_prior = dict(fit, **{"a.x": rng.uniform(0.0, 1.0, 4000)})  # same median, far wider
+    w = np.ones(4000)
+    rows = {r.key: r for r in agreement(post(fit, w), post(near_prior, w))}
+    assert rows["a.x"].medians_agree and not rows["a.x"].widths_agree and not rows["a.x"].agree
+    assert rows["a.y"].agree
+
+
+def test_the_agreement_command_exits_1_when_two_fits_differ_and_2_on_bad_input(tmp_path, capsys):
+    from sim.calibrate.identification import main
+    from sim.posterior import write_posterior
+
+    record = tmp_path / "targets.toml"
+    record.write_text("# a record\n")
+    from sim.posterior import sha256_of
+
+    rng = np.random.default_rng(4)
+    info = {"record": {"targets.toml": sha256_of(record)}}
+    narrow = rng.normal(0.5, 0.1, (500, 1))
+    write_posterior(
+        tmp_path / "a.parquet", ["militia.branching_ratio"], narrow.clip(0, 0.9), np.ones(500), info
+    )
+    write_posterior(
+        tmp_path / "b.parquet", ["militia.branching_ratio"], narrow.clip(0, 0.9), np.ones(500), info
+    )
+    wide = rng.uniform(0.0, 0.9, (500, 1))
+    write_posterior(tmp_path / "c.parquet", ["militia.branching_ratio"], wide, np.ones(500), info)
+    assert main([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]) == 0
+    assert main([str(tmp_path / "a.parquet"), str(tmp_path / "c.parquet")]) == 1
+    assert "DIFFER" in capsys.readouterr().out
+    assert main([str(tmp_path / "a.parquet"), str(tmp_path / "nowhere.parquet")]) == 2
+    assert main([str(tmp_path / "a.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere.parquet" in err and "Traceback" not in err

@@ -254,3 +254,29 @@ def test_check_over_single_draws_runs_each_draw_alone_and_records_what_failed(tm
     assert 1 in info["draws"]
     for index, failed in zip(info["draws"], info["failed"], strict=True):
         assert index != 1 or "series attacks" in failed
+
+
+@pytest.mark.slow
+def test_a_posterior_run_keeps_the_point_run_and_says_which_keys_its_draws_set(tmp_path):
+    import shutil
+
+    work = tmp_path / "w"
+    shutil.copytree(ROOT / "scenarios", work / "scenarios")
+    shutil.copytree(ROOT / "calibration", work / "calibration")
+    assert esim("run", "scenarios/baseline.toml", "-n", "3", "-q", cwd=work).returncode == 0
+    over = esim("run", "scenarios/baseline.toml", "-n", "3", "-q", "--posterior", cwd=work)
+    assert over.returncode == 0, over.stderr
+    point, post = work / "results/baseline", work / "results/baseline+posterior"
+    assert json.loads((point / "manifest.json").read_text())["parameters"]["mode"] == "point"
+    assert json.loads((post / "manifest.json").read_text())["parameters"]["mode"] == "posterior"
+    resolved = (post / "scenario.resolved.toml").read_text()
+    assert resolved.startswith("# Run over the posterior") and "#   militia.branching_ratio\n" in resolved
+    assert not (point / "scenario.resolved.toml").read_text().startswith("# Run over")
+    sources = {x["key"]: x for x in json.loads((post / "scenario.sources.json").read_text())}
+    assert "story point" in sources["militia.branching_ratio"]["drawn"]
+    assert "drawn" not in sources["b1b.round_trip_miles"]
+    # options that only mean something over a posterior are refused at the point
+    base = ["scenarios/baseline.toml", "-n", "2"]
+    for args in (["run", *base, "--reps-per-draw", "5"], ["check", *base, "--point", "--single-draws", "2"]):
+        p = esim(*args, cwd=work)
+        assert p.returncode == 2 and "fitted point" in p.stderr and p.stderr.count("\n") == 1, p.stderr

@@ -107,43 +107,83 @@ def correlations(
 
 @dataclass(frozen=True)
 class Agreement:
-    """Two posteriors' medians of one key, against a quarter of their 90% intervals' width."""
+    """Two posteriors of one key: their medians against a quarter of their 90% intervals' width,
+    and the widths against each other."""
 
     key: str
     median_a: float
     median_b: float
     width: float  # the mean of the two 90% intervals' widths
-    agree: bool
+    width_a: float
+    width_b: float
+
+    @property
+    def medians_agree(self) -> bool:
+        return abs(self.median_a - self.median_b) <= MEDIANS * self.width
+
+    @property
+    def widths_agree(self) -> bool:
+        lo, hi = sorted((self.width_a, self.width_b))
+        return hi <= WIDTHS * lo
+
+    @property
+    def agree(self) -> bool:
+        return self.medians_agree and self.widths_agree
+
+
+#: Two calibrations agree on a key when their medians lie within this share of the 90% intervals'
+#: mean width of each other (issue 22) ...
+MEDIANS = 0.25
+#: ... and neither 90% interval is more than this many times as wide as the other: medians alone
+#: cannot tell a fit from the prior, whose median is the prior's.
+WIDTHS = 1.25
 
 
 def agreement(a, b) -> list[Agreement]:
-    """Per key the two posteriors (:class:`sim.posterior.Posterior`) share: whether their medians
-    lie within a quarter of the (mean) width of their 90% intervals of each other."""
+    """Per key the two posteriors (:class:`sim.posterior.Posterior`) share: medians and 90%
+    interval widths (:class:`Agreement`)."""
     out = []
     for key in [k for k in a.keys if k in b.keys]:
         qa = [weighted_quantile(a.column(key), a.weights, q) for q in (0.05, 0.5, 0.95)]
         qb = [weighted_quantile(b.column(key), b.weights, q) for q in (0.05, 0.5, 0.95)]
-        width = 0.5 * ((qa[2] - qa[0]) + (qb[2] - qb[0]))
-        out.append(Agreement(key, qa[1], qb[1], width, abs(qa[1] - qb[1]) <= 0.25 * width))
+        wa, wb = qa[2] - qa[0], qb[2] - qb[0]
+        out.append(Agreement(key, qa[1], qb[1], 0.5 * (wa + wb), wa, wb))
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m sim.calibrate.identification A.parquet B.parquet``: do two calibrations agree?"""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.calibrate.identification A.parquet B.parquet``: do two calibrations agree?
+    Exit code 0 when they agree on every key, 1 when not, 2 on bad input."""
     import sys
 
     from sim.posterior import load_posterior
+    from sim.scenario import ScenarioError
 
     args = sys.argv[1:] if argv is None else argv
-    a, b = load_posterior(args[0]), load_posterior(args[1])
+    try:
+        if len(args) != 2:
+            raise ScenarioError("usage", "", "python -m sim.calibrate.identification A.parquet B.parquet")
+        a, b = load_posterior(args[0]), load_posterior(args[1])
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     rows = agreement(a, b)
+    if not rows:
+        print("error: the two posteriors share no key", file=sys.stderr)
+        return 2
+    print(f"{'key':46s} {'median A':>9s} {'median B':>9s} {'|diff|/w':>8s} {'width B/A':>9s}")
     for r in rows:
         print(
-            f"{r.key:50s} {r.median_a:10.4g} {r.median_b:10.4g}  |diff| / width "
-            f"{abs(r.median_a - r.median_b) / r.width:.3f}  {'agree' if r.agree else 'DIFFER'}"
+            f"{r.key:46s} {r.median_a:9.4g} {r.median_b:9.4g} {abs(r.median_a - r.median_b) / r.width:8.3f} "
+            f"{r.width_b / r.width_a if r.width_a else math.inf:9.2f}  {'agree' if r.agree else 'DIFFER'}"
         )
-    print(f"{sum(r.agree for r in rows)} of {len(rows)} medians within a quarter of the 90% interval's width")
+    both = sum(r.agree for r in rows)
+    print(
+        f"{both} of {len(rows)} keys agree (medians within {MEDIANS:g} of the 90% intervals' mean width, "
+        f"widths within a factor of {WIDTHS:g})"
+    )
+    return 0 if both == len(rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

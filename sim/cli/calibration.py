@@ -200,9 +200,20 @@ def calibrate(
 
 def _wrote(out: Path, s, overridden: list[str], log: str) -> None:
     """What a calibration wrote, what to run next, and the fitted keys the scenario overrides."""
+    from sim.scenario.loader import extends_chain
+
+    scenario = _shown(s.scenario_file)
+    shipped = any(
+        f.resolve() == (Path(out) / "fitted.toml").resolve() for f in extends_chain(s.scenario_file)
+    )
+    nxt = (
+        f"esim check {scenario}"
+        if shipped  # the scenario extends the fitted file just written
+        else f"esim check {scenario} --posterior {out}/posterior.parquet (the scenario extends another "
+        f"fitted file: its story point is not this calibration's)"
+    )
     out_console.print(
-        f"wrote {out}/posterior.parquet, {out}/fitted.toml, {out}/{log}; "
-        f"next: esim check {_shown(s.scenario_file)}",
+        f"wrote {out}/posterior.parquet, {out}/fitted.toml, {out}/{log}; next: {nxt}",
         highlight=False,
         soft_wrap=True,
     )
@@ -404,11 +415,15 @@ def check(
         tf = load_targets(tfile)
         params = _parameters(posterior, point, scenario, "default-posterior", reps_per_draw)
         keys = keys_to_draw(params, sc, scenario, set_ or [])
+        if single_draws and params.is_point:
+            raise ScenarioError(
+                "--single-draws", "", "checks draws of a posterior (this check runs the fitted point)"
+            )
         if out is not None:
             _writable(out)
     draws = batch_draws(params, keys, seed, 0, reps)
     result = predictive_check(sc, tf, reps=reps, seed=seed, folder=Path(tfile).parent, draws=draws)
-    _print_check(result, sc, reps, seed, Path(tfile), params.label())
+    _print_check(result, sc, reps, seed, Path(tfile), params.label(reps))
     singles = None
     if single_draws and draws is not None:
         from sim.calibrate.check import single_draws as check_single_draws

@@ -248,7 +248,9 @@ PosteriorOpt = Annotated[
         "--posterior",
         metavar="[FILE]",
         help="run over the draws of a posterior file; without FILE, the posterior.parquet beside "
-        "the scenario's fitted.toml (calibration/posterior.parquet)",
+        "the scenario's fitted.toml (calibration/posterior.parquet). A posterior is refused unless "
+        "the targets, priors and record files it was fitted to are where esim calibrate found them "
+        "(relative to the file) and unchanged",
         show_default=False,
     ),
 ]
@@ -273,15 +275,22 @@ RepsPerDrawOpt = Annotated[
 def _parameters(posterior: str | None, point: bool, scenario_file: str, default: str, reps_per_draw: int):
     """Where a command's parameters come from (:func:`sim.posterior.resolve`): ``--point``,
     ``--posterior [FILE]``, else the command's ``default`` ("point" or "default-posterior")."""
+    from sim.defaults import DEFAULT_REPS_PER_DRAW
     from sim.posterior import resolve
 
     if point and posterior is not None:
         raise ScenarioError("--point", "", "give --point or --posterior, not both")
     if point:
-        return resolve("point", None, scenario_file, reps_per_draw)
-    if posterior is not None:
-        return resolve("posterior", posterior or None, scenario_file, reps_per_draw)
-    return resolve(default, None, scenario_file, reps_per_draw)
+        params = resolve("point", None, scenario_file, reps_per_draw)
+    elif posterior is not None:
+        params = resolve("posterior", posterior or None, scenario_file, reps_per_draw)
+    else:
+        params = resolve(default, None, scenario_file, reps_per_draw)
+    if params.is_point and reps_per_draw != DEFAULT_REPS_PER_DRAW:
+        raise ScenarioError(
+            "--reps-per-draw", "", "applies over a posterior only (this command runs the fitted point)"
+        )
+    return params
 
 
 def optional_posterior_value(argv: list[str]) -> list[str]:

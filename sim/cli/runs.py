@@ -69,7 +69,7 @@ def run(
         from sim import runner
         from sim.store import default_run_folder, manifest, run_label, write_run
 
-        out_dir = out if out is not None else default_run_folder(scenario, set_ or [])
+        out_dir = out if out is not None else default_run_folder(scenario, set_ or [], not params.is_point)
         _folder_ready(out_dir)
         _disk_bounded(out_dir, reps)
     from sim.scenario.sources import scenario_sources

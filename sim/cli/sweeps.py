@@ -120,7 +120,7 @@ def sweep(
     out_console.print(
         f"{result.replications:,} replications in {result.seconds:.1f} s "
         f"({rate:,.0f}/s); {result.skipped} batches already done; "
-        f"{result.failed} failed replications; results in {out}/ "
+        f"{result.failed} failed replications; {sw.parameters.label()}; results in {out}/ "
         f"(esim results {out})",
         highlight=False,
         soft_wrap=True,
@@ -171,7 +171,7 @@ def results(
     expected = info["points"] * len(info["policies"]) * info["reps"]
     table = Table(
         title=f"{info['sweep']}: {len(summary):,} of {expected:,} replications; mean and "
-        f"95% confidence interval",
+        f"95% confidence interval; {_parameters_words(info)}",
         title_justify="left",
     )
     factors = list(design.columns)
@@ -202,13 +202,22 @@ def _paired_cell(r) -> str:
     return f"{d} {ci} {vr}"
 
 
+def _parameters_words(info: dict) -> str:
+    """Where a sweep folder's parameters came from, from its sweep.json."""
+    p = info.get("parameters") or {"mode": "point"}
+    if p.get("mode") != "posterior":
+        return "the fitted point"
+    sha = str(p.get("sha256"))[:12]
+    return f"posterior {p.get('file')} (sha256 {sha}; {p.get('reps_per_draw')} replications a draw)"
+
+
 def _print_paired_by_point(summary, design, metrics, info) -> None:
     from sim.compare import paired
 
     policies = list(dict.fromkeys(summary["policy"]))
     table = Table(
         title=f"{info['sweep']}: paired difference from '{policies[0]}' per design point, "
-        "95% confidence interval, variance reduction (common random numbers)",
+        f"95% confidence interval, variance reduction (common random numbers); {_parameters_words(info)}",
         title_justify="left",
     )
     factors = list(design.columns)
