@@ -147,7 +147,7 @@ CASES = [
     ),
     (
         "calibration population too small",
-        "esim calibrate --population 10 --transition local --workers 1 --out cal",
+        "esim calibrate --method abc-smc --population 10 --transition local --workers 1 --out cal",
         2,
     ),
     ("calibration resumed with nothing to resume", "esim calibrate --out cal --resume", 2),
