@@ -455,3 +455,12 @@ def test_the_report_export_says_what_ran_with_each_sides_overrides(lab, tmp_path
     assert info["scenarios"][0]["overrides"] == []
     assert info["reps"] == 5
     assert "esim lab" in page and "b.b1b_tanker_pool=2" in page
+
+
+def test_the_lab_names_the_patrons_halt_apart_from_the_quiet_ending():
+    from sim.lab.engine import SHOWN
+    from sim.lab.state import PREDICTABLE
+
+    # `halted` is the patron's order; `outcome=halted` is a campaign that ended quiet (docs/glossary.md)
+    assert "patron orders a halt" in SHOWN["halted"] and "outcome=halted" in SHOWN["halted"]
+    assert "patron orders a halt" in PREDICTABLE["halted"]

@@ -39,7 +39,7 @@ SHOWN = {
     "strikes": "US strikes",
     "militia_killed": "militia killed",
     "civilians_killed": "civilians killed",
-    "halted": "share of campaigns the militias halt",
+    "halted": "share of campaigns in which the patron orders a halt (halted; not outcome=halted)",
     "max_rung": "highest rung of the ladder",
 }
 

@@ -27,7 +27,7 @@ PREDICTABLE = {
     "strikes": "US strikes",
     "militia_killed": "militia killed",
     "civilians_killed": "civilians killed",
-    "halted": "the militias halt (1 yes, 0 no)",
+    "halted": "the patron orders a halt (1 yes, 0 no)",
 }
 
 
