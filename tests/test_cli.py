@@ -471,3 +471,30 @@ def test_a_result_folder_that_does_not_exist_is_said_to_be_missing(tmp_path):
     (tmp_path / "empty").mkdir()
     assert "not a result folder" in esim("plot", str(tmp_path / "empty")).stderr
     assert not (tmp_path / "x.html").exists()
+
+
+@pytest.mark.slow
+def test_check_at_80_columns_or_piped_prints_every_target_name_and_verdict_whole(tmp_path):
+    import subprocess as sp
+
+    exe = shutil.which("esim", path=str(Path(sys.executable).parent))
+    out = tmp_path / "tables"
+    for env in ({"COLUMNS": "80"}, {}):  # a narrow terminal; piped (no COLUMNS: rich takes 80)
+        environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | env
+        p = sp.run(
+            [exe, "check", "scenarios/baseline.toml", "-n", "20", "--point", "--out", str(out)],
+            cwd=ROOT, capture_output=True, text=True, env=environ, timeout=300,
+        )  # fmt: skip
+        assert p.returncode in (0, 1), p.stderr
+        lines = p.stdout.splitlines()
+        assert "…" not in p.stdout  # no cell cut (prose lines may be longer: a terminal wraps them)
+        rows = pd.read_parquet(out / "check_targets.parquet")
+        for name, passed, why in zip(rows["name"], rows["passed"], rows["why"], strict=True):
+            at = lines.index(name)  # the name whole, on its own line
+            assert lines[at + 1].strip().startswith("PASS" if passed else f"FAIL {why}"), (
+                name,
+                lines[at + 1],
+            )
+        series = pd.read_parquet(out / "check_series.parquet")
+        for name in series["name"]:
+            assert f"series {name}" in lines

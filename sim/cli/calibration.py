@@ -530,6 +530,14 @@ def _print_calibrating(s, method: str, workers: int, budget: int, minutes: float
     )
 
 
+def _fits(table: Table) -> bool:
+    """Whether ``table`` fits the console's width without cutting a cell (else print it as blocks)."""
+    from rich.measure import Measurement
+
+    wide = out_console.options.update(max_width=100_000)  # measure unclamped: the width it wants
+    return Measurement.get(out_console, wide, table).maximum <= out_console.width
+
+
 def _share(x: float) -> str:
     return "-" if x != x else f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x:.1%}"
 
@@ -560,7 +568,26 @@ def _print_check(result, sc, reps: int, seed: int, tfile: Path, parameters: str 
             format_number(r.crps),
             status,
         )
-    out_console.print(table)
+    if _fits(table):
+        out_console.print(table)
+    else:  # narrower than the table (80 columns, or piped): a block a target, names and verdicts whole
+        out_console.print(table.title, highlight=False)
+        for r in result.rows:
+            verdict = "PASS" if r.passed else f"FAIL {r.why}"
+            out_console.print(
+                f"{r.name}\n  {verdict}{' (input)' if r.statistic.startswith('input') else ''}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            out_console.print(
+                f"  documented {r.documented}; median {format_number(r.median)}, 5-95% "
+                f"{format_number(r.p5)} - {format_number(r.p95)}; inside {_share(r.share_inside)}; "
+                f"P(>=low) {_share(r.tail_low)}, P(<=high) {_share(r.tail_high)}; "
+                f"CRPS {format_number(r.crps)}",
+                highlight=False,
+                markup=False,
+            )
     out_console.print(
         f"A target FAILS when P(X >= low) or P(X <= high) is below "
         f"{rules.tail_probability:g} (the record lies where the model almost never "
@@ -614,7 +641,25 @@ def _print_check(result, sc, reps: int, seed: int, tfile: Path, parameters: str 
                 _share(c.path_share),
                 status,
             )
-        out_console.print(st)
+        if _fits(st):
+            out_console.print(st)
+        else:
+            out_console.print(st.title, highlight=False)
+            for c in result.series:
+                verdict = "PASS" if c.passed else f"FAIL {c.why}"
+                out_console.print(
+                    f"series {c.name}\n  {verdict}", highlight=False, markup=False, soft_wrap=True
+                )
+                out_console.print(
+                    f"  points in 5-95%: {c.covered} of {c.points}; band width / value "
+                    f"{c.relative_width:.2f}; CRPS model {c.model.cumulative:.2f}, constant rate "
+                    f"{c.constant.cumulative:.2f}, persistence {c.persistence.cumulative:.2f}; increments: "
+                    f"model {c.model.increments:.2f}, constant {c.constant.increments:.2f}, persistence "
+                    f"{c.persistence.increments:.2f}; energy: model {c.energy_model:.1f}, constant "
+                    f"{c.energy_constant:.1f}; whole path in tolerance {_share(c.path_share)}",
+                    highlight=False,
+                    markup=False,
+                )
         out_console.print(
             "Constant rate: a Poisson process at the series' reference rate from the "
             "start. Persistence: each interval forecast at the rate of the interval "
