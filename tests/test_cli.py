@@ -498,3 +498,23 @@ def test_check_at_80_columns_or_piped_prints_every_target_name_and_verdict_whole
         series = pd.read_parquet(out / "check_series.parquet")
         for name in series["name"]:
             assert f"series {name}" in lines
+
+
+@pytest.mark.slow
+def test_compare_at_80_columns_prints_every_metric_and_scenario_whole():
+    metrics = ["lag_lethal_to_strike_hours", "outcome=halted", "us_killed"]
+    p = subprocess.run(
+        [shutil.which("esim", path=str(Path(sys.executable).parent)), "compare", "scenarios/baseline.toml",
+         "scenarios/policies/never.toml", "scenarios/policies/strike_at_once.toml", "-n", "20", "-q",
+         *[a for m in metrics for a in ("-m", m)]],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert "…" not in p.stdout
+    for m in metrics:
+        at = lines.index(m)
+        assert lines[at + 1].split()[0] == "baseline" and lines[at + 3].split()[0] == "strike_at_once"
+    assert any(
+        x.split()[:2] == ["strike_at_once", "27.66"] or x.startswith("  strike_at_once") for x in lines
+    )

@@ -20,6 +20,7 @@ from sim.cli.common import (
     SeedOpt,
     SetOpt,
     _bad_input,
+    _fits,
     _parameters,
     _shown,
     _writable,
@@ -528,14 +529,6 @@ def _print_calibrating(s, method: str, workers: int, budget: int, minutes: float
         highlight=False,
         soft_wrap=True,
     )
-
-
-def _fits(table: Table) -> bool:
-    """Whether ``table`` fits the console's width without cutting a cell (else print it as blocks)."""
-    from rich.measure import Measurement
-
-    wide = out_console.options.update(max_width=100_000)  # measure unclamped: the width it wants
-    return Measurement.get(out_console, wide, table).maximum <= out_console.width
 
 
 def _share(x: float) -> str:

@@ -155,6 +155,14 @@ def _folder_ready(out: Path, owned: tuple[str, ...] = ("manifest.json",)) -> Non
         raise ScenarioError(out, "--out", f"cannot write here ({exc.strerror})") from None
 
 
+def _fits(table: Table) -> bool:
+    """Whether ``table`` fits the console's width without cutting a cell (else print it as blocks)."""
+    from rich.measure import Measurement
+
+    wide = out_console.options.update(max_width=100_000)  # measure unclamped: the width it wants
+    return Measurement.get(out_console, wide, table).maximum <= out_console.width
+
+
 def _writable(out: Path) -> None:
     """Fail now, as bad input, if results cannot be written into ``out``."""
     from sim.store import check_writable

@@ -22,6 +22,7 @@ from sim.cli.common import (
     SetOpt,
     WorkersOpt,
     _bad_input,
+    _fits,
     _folder_ready,
     _LazyProgress,
     _parameters,
@@ -346,7 +347,20 @@ def compare(
             table.add_row(
                 m if i == 0 else "", name, format_number(r["mean"]), *cells, end_section=i == len(names) - 1
             )
-    out_console.print(table)
+    if _fits(table):
+        out_console.print(table)
+    else:  # narrower than the table (80 columns, piped): a block a metric, names whole
+        out_console.print(table.title, highlight=False)
+        width = max(len(n) for n in names)
+        for m in metrics:
+            rows = comp.table[comp.table["metric"] == m].set_index("policy")
+            out_console.print(m, highlight=False, markup=False)
+            for i, name in enumerate(names):
+                line = "-"
+                if name in rows.index:
+                    r = rows.loc[name]
+                    line = format_number(r["mean"]) + ("  " + " ".join(format_difference(r)) if i else "")
+                out_console.print(f"  {name:<{width}}  {line}", highlight=False, markup=False, soft_wrap=True)
     failed = comp.summary[comp.summary["error"] != ""]
     for name, group in failed.groupby("policy", sort=False):
         err_console.print(
