@@ -4,6 +4,7 @@ limits, and (in headless Chromium) the page a student uses."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -464,3 +465,28 @@ def test_the_lab_names_the_patrons_halt_apart_from_the_quiet_ending():
     # `halted` is the patron's order; `outcome=halted` is a campaign that ended quiet (docs/glossary.md)
     assert "patron orders a halt" in SHOWN["halted"] and "outcome=halted" in SHOWN["halted"]
     assert "patron orders a halt" in PREDICTABLE["halted"]
+
+
+def test_esim_lab_prints_its_address_only_once_it_answers():
+    """The line a student copies the address from comes once the page answers, not seconds before."""
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "lab", "--port", str(port), "-w", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    try:
+        line = proc.stdout.readline()  # blocks until the lab prints it
+        assert f"escalation lab on http://127.0.0.1:{port}/" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/controls", timeout=5) as answer:
+            assert answer.status == 200  # at once: no retry, no wait
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

@@ -66,11 +66,14 @@ def lab(
             markup=False,
             highlight=False,
         )
-    out_console.print(
-        f"escalation lab on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
-        f"(scenario {scenario}, {workers} worker{'s' if workers > 1 else ''}; {params.label()}); "
-        "Ctrl-C ends it",
-        markup=False,
-        highlight=False,
-    )
-    serve(the_lab, host, port)
+
+    def ready() -> None:  # printed once the lab answers, not before
+        out_console.print(
+            f"escalation lab on http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/ "
+            f"(scenario {scenario}, {workers} worker{'s' if workers > 1 else ''}; {params.label()}); "
+            "Ctrl-C ends it",
+            markup=False,
+            highlight=False,
+        )
+
+    serve(the_lab, host, port, on_ready=ready)

@@ -110,8 +110,16 @@ def create_app(lab: Lab) -> Starlette:
     )
 
 
-def serve(lab: Lab, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM); the lab's workers start and stop with it."""
+def serve(lab: Lab, host: str = "127.0.0.1", port: int = 8765, on_ready=None) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM); the lab's workers start and stop with it.
+    ``on_ready()`` is called once the workers run and the socket listens (to print the address)."""
     import uvicorn
 
-    uvicorn.run(create_app(lab), host=host, port=port, log_level="warning")
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)  # the lifespan (workers) first, then the socket
+            if self.started and on_ready is not None:
+                on_ready()
+
+    config = uvicorn.Config(create_app(lab), host=host, port=port, log_level="warning")
+    Server(config).run()
