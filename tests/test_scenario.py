@@ -239,3 +239,12 @@ def test_a_non_finite_value_on_the_command_line_is_one_line_and_writes_nothing(t
         assert p.returncode == 2 and p.stderr.count("\n") == 1, (setting, p.stderr)
         assert p.stderr.startswith(f"error: --set: {setting.split('=')[0]}:")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_package_of_more_facilities_than_the_scenario_has_is_refused_not_cut():
+    from sim.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match="12 facilities, but targets.facilities has 7"):
+        load_scenario(ROOT / "scenarios/baseline.toml", ["command.packages.mass_casualty.facilities=12"])
+    ok = load_scenario(ROOT / "scenarios/baseline.toml", ["command.packages.mass_casualty.facilities=7"])
+    assert ok.command.packages["mass_casualty"].facilities == 7

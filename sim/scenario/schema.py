@@ -453,7 +453,14 @@ def check_references(s: Scenario) -> tuple[str, str] | None:
     for level in SEVERITY_LEVELS:
         if level not in s.command.packages:
             return "command.packages", f"missing package for severity '{level}'"
+    usable = sum(f.weight > 0 for f in s.targets.facilities.values())
     for level, p in s.command.packages.items():
+        if p.facilities > usable:
+            return (
+                f"command.packages.{level}.facilities",
+                f"{p.facilities} facilities, but targets.facilities has {usable} with a weight above 0 "
+                "(a package strikes each facility once)",
+            )
         if p.targets < p.facilities:
             return f"command.packages.{level}.targets", "must be at least the number of facilities"
         if p.targets > 0 and p.facilities == 0:
