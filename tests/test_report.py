@@ -424,3 +424,21 @@ def test_an_attack_whose_injuries_are_all_reported_later_is_not_told_as_hurting_
     line = next(x for x in text.splitlines() if x.startswith(at) and "attack" in x)
     assert LATER in line and "no one hurt" not in line
     assert "hurt no one" in text  # the weekly lines of attacks that hurt no one stay as they were
+
+
+def test_a_scenario_keeps_its_colour_from_figure_to_figure(comparison_folder):
+    from matplotlib.colors import to_hex
+
+    r = plots.load_results(comparison_folder)
+    cumulative = plots.figures(r)["cumulative_attacks"].axes[0]
+    median_colour = {
+        line.get_label().split(":")[0]: to_hex(line.get_color())
+        for line in cumulative.lines
+        if line.get_label().endswith("median")
+    }
+    forest = plots.forest(r.comparison).axes[0]
+    names = [t.get_text() for t in forest.get_yticklabels()]  # the scenarios after the reference
+    for line in forest.lines:
+        if len(line.get_xdata()) == 1:  # an estimate's marker
+            name = names[int(round(line.get_ydata()[0]))]
+            assert to_hex(line.get_color()) == median_colour[name], name

@@ -456,7 +456,13 @@ def forest(
             r = rows.loc[pol]
             lo = r["ci_low"] if r["ci_low"] == r["ci_low"] else r["difference"]
             hi = r["ci_high"] if r["ci_high"] == r["ci_high"] else r["difference"]
-            ax.errorbar(r["difference"], y, xerr=[[r["difference"] - lo], [hi - r["difference"]]], fmt="o")
+            ax.errorbar(  # each scenario in its colour of every other figure (the reference is 0)
+                r["difference"],
+                y,
+                xerr=[[r["difference"] - lo], [hi - r["difference"]]],
+                fmt="o",
+                color=POLICY_COLOURS[(y + 1) % len(POLICY_COLOURS)],
+            )
         ax.axvline(0, color="grey", lw=1)
         ax.set_yticks(range(len(others)), others if ax is axes[0][0] else [""] * len(others))
         ax.set_ylim(-0.5, len(others) - 0.5)
