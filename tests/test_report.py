@@ -442,3 +442,17 @@ def test_a_scenario_keeps_its_colour_from_figure_to_figure(comparison_folder):
         if len(line.get_xdata()) == 1:  # an estimate's marker
             name = names[int(round(line.get_ydata()[0]))]
             assert to_hex(line.get_color()) == median_colour[name], name
+
+
+def test_a_comparisons_b1b_figure_counts_the_missions_of_every_scenario(comparison_folder):
+    import matplotlib.pyplot as plt
+
+    r = plots.load_results(comparison_folder)
+    figs = plots.figures(r)
+    left, right = figs["b1b_sorties"].axes[:2]
+    shown = [t.get_text().split(":")[0] for t in right.get_legend().get_texts()]
+    assert shown == ["baseline", "strike_big"]  # the scenarios whose B-1Bs flew, each its histogram
+    assert "no mission: never" in right.get_title()
+    assert "first scenario whose B-1Bs flew" in left.get_title()
+    for fig in figs.values():
+        plt.close(fig)

@@ -284,11 +284,13 @@ def sortie_timeline(
     unless ``rep`` says), on a scale of hours from its decision: deciding, generation, outbound
     legs with their refuellings, time over target, inbound legs, landing; right, over every
     replication, the hours from a bomber decision to its time over target."""
-    if "policy" in events and events["policy"].nunique() > 1:  # the first scenario that flew
+    every = events  # a comparison's every scenario, for the right panel
+    several = "policy" in events and events["policy"].nunique() > 1
+    if several:  # the left panel tells the first scenario that flew
         flew = events[(events["event"] == "takeoff") & (events["asset"] == "bomber")]
         first = str(flew["policy"].iloc[0]) if len(flew) else str(events["policy"].iloc[0])
         events = events[events["policy"].astype(str) == first]
-        name = first
+        name = f"{first} (the first scenario whose B-1Bs flew)"
     else:
         name = s.meta.name
     bombers = events[events["asset"] == "bomber"]
@@ -374,18 +376,37 @@ def sortie_timeline(
         f"{name}: B-1B missions of replication {rep}" if rep is not None else f"{name}: B-1B missions",
         fontsize=10,
     )
-    dec = bombers[bombers["event"] == "decision"][["rep", "package", "t_hours"]]
-    hit = bombers[bombers["event"] == "time_over_target"][["rep", "package", "t_hours"]]
-    lag = dec.merge(hit, on=["rep", "package"], suffixes=("_decision", "_target"))
-    hours = (lag["t_hours_target"] - lag["t_hours_decision"]).to_numpy()
-    if len(hours):
-        ax2.hist(hours, bins=20, color="#6baed6")
-        ax2.axvline(float(np.median(hours)), color="black", lw=1)
-        ax2.set_title(
-            f"decision to bombs on target, all replications\n(median {np.median(hours):.0f} h,"
-            f" {len(hours)} missions)",
-            fontsize=9,
+    groups = (
+        [(str(k), g) for k, g in every.groupby(every["policy"].astype(str), sort=False)]
+        if several
+        else [(s.meta.name, every)]
+    )
+    medians, none = [], []
+    for i, (scenario_name, g) in enumerate(groups):
+        b = g[g["asset"] == "bomber"]
+        dec = b[b["event"] == "decision"][["rep", "package", "t_hours"]]
+        hit = b[b["event"] == "time_over_target"][["rep", "package", "t_hours"]]
+        lag = dec.merge(hit, on=["rep", "package"], suffixes=("_decision", "_target"))
+        hours = (lag["t_hours_target"] - lag["t_hours_decision"]).to_numpy()
+        if not len(hours):
+            none.append(scenario_name)
+            continue
+        colour = POLICY_COLOURS[i % len(POLICY_COLOURS)] if several else "#6baed6"
+        said = f"median {np.median(hours):.0f} h, {len(hours)} missions"
+        ax2.hist(
+            hours, bins=20, color=colour, alpha=0.6 if several else 1.0, label=f"{scenario_name}: {said}"
         )
+        ax2.axvline(float(np.median(hours)), color=colour if several else "black", lw=1)
+        medians.append(said)
+    if medians:
+        ax2.set_title(
+            "decision to bombs on target\n(every mission of every replication)"
+            + ("" if several else f"\n({medians[0]})")
+            + (f"\nno mission: {', '.join(none)}" if none else ""),
+            fontsize=8,
+        )
+        if several:
+            ax2.legend(fontsize=7, frameon=False)
     else:
         ax2.set_title("no B-1B mission in any replication", fontsize=9)
     ax2.set_xlabel("hours")
