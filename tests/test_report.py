@@ -456,3 +456,37 @@ def test_a_comparisons_b1b_figure_counts_the_missions_of_every_scenario(comparis
     assert "first scenario whose B-1Bs flew" in left.get_title()
     for fig in figs.values():
         plt.close(fig)
+
+
+def test_the_b1b_figure_draws_weather_holds_as_the_narration_tells_them(baseline):
+    """Replications 0-9: the hours the figure draws as weather holds are the hours from each
+    package's first 'clouds over the targets' to its take-off, and no bar is called generation
+    for bombers generated on a warning order before the decision."""
+    import matplotlib.pyplot as plt
+
+    from sim.runner import run
+
+    _, events = run(baseline, reps=10, seed=20231017)
+    hold_rgb = matplotlib.colors.to_rgb("#fdae6b")
+    gen_rgb = matplotlib.colors.to_rgb("#bdbdbd")
+    seen = 0
+    for rep in range(10):
+        ev = events[events["rep"] == rep]
+        flew = ev[(ev["event"] == "takeoff") & (ev["asset"] == "bomber")]
+        if flew.empty:
+            continue
+        fig = plots.sortie_timeline(ev, baseline, rep=rep)
+        bars = fig.axes[0].patches
+        drawn = sum(b.get_width() for b in bars if b.get_facecolor()[:3] == hold_rgb)
+        told = 0.0
+        for pkg, off in zip(flew["package"], flew["t_hours"], strict=True):
+            holds = ev[(ev["package"] == pkg) & (ev["event"] == "weather_delay")]["t_hours"]
+            told += off - holds.min() if len(holds) else 0.0
+        assert drawn == pytest.approx(told), rep
+        decided = ev[(ev["event"] == "decision") & (ev["asset"] == "bomber")]["t_hours"].min()
+        generated = ev[(ev["event"] == "generation") & (ev["asset"] == "bomber")]["t_hours"]
+        if len(generated) and generated.max() <= decided:  # generated before the decision
+            assert not any(b.get_facecolor()[:3] == gen_rgb for b in bars), rep
+        seen += 1
+        plt.close(fig)
+    assert seen >= 5

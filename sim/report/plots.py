@@ -299,6 +299,7 @@ def sortie_timeline(
     colours = {
         "deciding": "#e0e0e0",
         "generation": "#bdbdbd",
+        "weather hold": "#fdae6b",
         "outbound": "#6baed6",
         "over target": "#de2d26",
         "inbound": "#9ecae1",
@@ -327,13 +328,19 @@ def sortie_timeline(
             before = gen_rows[gen_rows["t_hours"] <= (off or 0.0)]
             gen = float(before["t_hours"].max()) if len(before) else None
         over = None if tot is None else tot + s.b1b.time_over_target_hours
-        segments = [
-            ("deciding", origin, off if gen is None else max(origin, min(gen, off or gen))),
-            ("generation", None if gen is None else max(gen, origin), off),
-            ("outbound", off, tot),
-            ("over target", tot, over),
-            ("inbound", over, land),
-        ]
+        # from the decision to take-off: deciding, then generation (if the bombers were generated
+        # after the decision; on a warning order before it, there is none to draw), and each hold
+        # for weather over the targets (``weather_delay``) until the next check or take-off
+        holds = events[(events["package"] == pkg) & (events["event"] == "weather_delay")]["t_hours"]
+        marks = {origin: "deciding"}
+        if gen is not None and gen > origin:
+            marks[gen] = "generation"
+        for h in sorted(float(x) for x in holds):
+            if off is None or h < off:
+                marks[h] = "weather hold"  # a hold at the decision's own hour replaces deciding
+        times = sorted(marks)
+        segments = [(marks[a], a, b) for a, b in zip(times, [*times[1:], off], strict=True)]
+        segments += [("outbound", off, tot), ("over target", tot, over), ("inbound", over, land)]
         for kind, a, b in segments:
             if a is not None and b is not None and b > a:
                 ax.barh(
