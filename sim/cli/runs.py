@@ -45,7 +45,7 @@ def run(
             metavar="DIR",
             help="result folder [default: "
             "results/<file name>, and with --set "
-            "results/<file name>+<key>=<value>...]",
+            "results/<file name>+<key>=<value>...; over a posterior, results/<file name>+posterior...]",
         ),
     ] = None,
     set_: SetOpt = None,
