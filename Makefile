@@ -34,7 +34,7 @@ check: $(STAMP)
 coverage: $(STAMP)
 	$(BIN)/python -m sim.calibrate.coverage --datasets 40
 
-# Simulation-based calibration of the method: 100 synthetic records, each fitted (calibration/sbc.*;
+# Simulation-based calibration of the method: 100 synthetic records, each fitted (results/sbc/;
 # about an hour on 2 cores; a stopped study resumes).
 sbc: $(STAMP)
 	$(BIN)/python -m sim.calibrate.sbc --datasets 100 --workers 2

@@ -17,10 +17,10 @@ data sets), and two pilot fits of 10,000 simulations at 2.2 ended with effective
 same at every epsilon.
 
 Run (from the project root): ``python -m sim.calibrate.sbc [--datasets 100] [--budget 8000]
-[--draws 500] [--epsilon 8] [--workers 2]``: per data set one row in ``calibration/sbc.csv`` as it
+[--draws 500] [--epsilon 8] [--workers 2]``: per data set one row in ``results/sbc/sbc.csv`` as it
 finishes (a stopped study resumes where it stopped), then the rank histograms in
-``calibration/sbc.png`` and the uniformity tests and coverage printed and in
-``calibration/sbc.json``.
+``results/sbc/sbc.png`` and the uniformity tests and coverage printed and in
+``results/sbc/sbc.json``.
 """
 
 from __future__ import annotations
@@ -230,9 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500, help="draws an adaptive iteration")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default="calibration")
+    parser.add_argument(
+        "--out", default="results/sbc", help="folder of sbc.csv, sbc.png, sbc.json (not in git)"
+    )
     a = parser.parse_args(argv)
     out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
     epsilon = a.epsilon
     settings = PMCSettings(budget=a.budget, workers=a.workers, draws=a.draws, max_reps=4, final_reps=8)
     rows = study(
