@@ -23,7 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_run.py
 
-# Fit the baseline to the documented record (about 9 minutes on 2 cores): calibration/posterior.parquet,
+# Fit the baseline to the documented record (about 8 minutes on 2 cores): calibration/posterior.parquet,
 # iterations.csv and fitted.toml (calibration/README.md).
 calibrate: $(STAMP)
 	$(BIN)/esim calibrate --workers 2

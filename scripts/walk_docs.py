@@ -8,7 +8,7 @@ that every result folder and report says exactly what ran (scenario, overrides, 
 
 The copy holds the repository's files (tracked and new, not ignored ones) and uses this checkout's
 .venv, so nothing is installed. Commands that need what a lesson cannot give (a Dask scheduler, a
-crash to resume from, the whole test suite, a 9-minute calibration) are listed in SKIP with the
+crash to resume from, the whole test suite, an 8-minute calibration) are listed in SKIP with the
 reason and printed, never silently left out. Exit code 0 when every command passed.
 """
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Commands not run by the walk, by a part of their text, with the reason printed.
 SKIP = {
     "make test": "the walk is part of the test suite",
-    "esim calibrate": "a calibration takes about 9 minutes (make calibrate; BENCHMARKS.md)",
+    "esim calibrate": "a calibration takes about 8 minutes (make calibrate; BENCHMARKS.md)",
     "--scheduler tcp://": "needs a running Dask scheduler on another machine",
     "--resume": "resumes a sweep after a crash; tests/test_sweep.py kills and resumes one",
     "sweeps/policies.toml --out results/policies --dask-local": "8,000 replications on a local Dask "

@@ -171,16 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("error: the two posteriors share no key", file=sys.stderr)
         return 2
-    print(f"{'key':46s} {'median A':>9s} {'median B':>9s} {'|diff|/w':>8s} {'width B/A':>9s}")
-    for r in rows:
+    for r in rows:  # a key a line, its figures below it: readable at 80 columns
+        ratio = r.width_b / r.width_a if r.width_a else math.inf
         print(
-            f"{r.key:46s} {r.median_a:9.4g} {r.median_b:9.4g} {abs(r.median_a - r.median_b) / r.width:8.3f} "
-            f"{r.width_b / r.width_a if r.width_a else math.inf:9.2f}  {'agree' if r.agree else 'DIFFER'}"
+            f"{r.key}\n  medians {r.median_a:.4g} and {r.median_b:.4g}, |diff| / width "
+            f"{abs(r.median_a - r.median_b) / r.width:.3f}; width B / A {ratio:.2f}: "
+            f"{'agree' if r.agree else 'DIFFER'}"
         )
     both = sum(r.agree for r in rows)
     print(
-        f"{both} of {len(rows)} keys agree (medians within {MEDIANS:g} of the 90% intervals' mean width, "
-        f"widths within a factor of {WIDTHS:g})"
+        f"{both} of {len(rows)} keys agree (medians within {MEDIANS:g} of the 90% width, "
+        f"widths within {WIDTHS:g}x)"
     )
     return 0 if both == len(rows) else 1
 

@@ -14,9 +14,10 @@ each block's expectation estimated by the mean over ``K`` replications of the dr
 Andrieu and Roberts 2009; the estimate's noise enters the weights, never a lucky replication's
 selection). Taking blocks apart is what makes the estimate usable: the mean of one kernel over all
 67 statistics is dominated by the rare replication that happens to be close on all of them, and its
-noise collapses the weights (measured in calibration/README.md). Within a block, the kernel is the
-likelihood of a record observed with normal error of ``eps * tolerance_i / sqrt(w_i)`` on each
-statistic; a smaller epsilon is closer to the record as documented, at the price of noisier weights.
+noise collapses the weights (a larger epsilon on the same budget, calibration/README.md). Within a
+block, the kernel is the likelihood of a record observed with normal error of
+``eps * tolerance_i / sqrt(w_i)`` on each statistic; a smaller epsilon is closer to the record as
+documented, at the price of noisier weights.
 
 The sampler is adaptive importance sampling (population Monte Carlo, Cappe et al. 2004): each
 iteration draws fresh, independent parameter vectors from a proposal fitted to the iteration before
