@@ -272,7 +272,8 @@ def test_calibrate_writes_a_fitted_file_that_a_scenario_can_extend(tmp_path):
     shutil.copytree(
         ROOT / "calibration", tmp_path / "calibration", ignore=shutil.ignore_patterns("*.db", "*.parquet")
     )
-    with open(tmp_path / "calibration/fitted.toml", "a") as f:  # written with another log
+    (tmp_path / "calibration/generations.csv").write_text("gen\n0\n")  # a log (not in git) ...
+    with open(tmp_path / "calibration/fitted.toml", "a") as f:  # ... other than the one it names
         f.write(f"# written with: generations.csv sha256={'0' * 64}\n")
     res = esim("check", "scenarios/baseline.toml", "--reps", "2", cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
